@@ -1,0 +1,1 @@
+"""Models of the campaigns app (SPEC §2 module shape); filled by the campaigns feature issue."""

@@ -1,0 +1,1 @@
+"""Tasks of the campaigns app (SPEC §2 module shape); filled by the campaigns feature issue."""

@@ -1,0 +1,3 @@
+"""URL routes of the campaigns app."""
+
+urlpatterns: list = []

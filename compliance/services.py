@@ -1,0 +1,135 @@
+"""Audit trail, consents and the one helper for after-commit side effects."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from compliance.models import AuditEvent, ConsentRecord
+from config.logging import request_id_var
+
+
+def on_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Run ``func(*args, **kwargs)`` after the current transaction commits (at once outside one).
+
+    ``robust=True``: a failing side effect (Redis down while enqueueing, say) is logged and does
+    not turn a committed request into an error; sweepers pick the work up later.
+    """
+    transaction.on_commit(functools.partial(func, *args, **kwargs), robust=True)
+
+
+def _object_ref(obj: models.Model | None) -> tuple[str, str]:
+    if obj is None:
+        return "", ""
+    return obj._meta.label_lower, str(obj.pk)
+
+
+def _tenant_of(obj: models.Model | None):
+    for attr in ("tenant", "organization"):
+        value = getattr(obj, attr, None) if obj is not None else None
+        if value is not None and getattr(value, "_meta", None) and value._meta.label_lower == "accounts.organization":
+            return value
+    return None
+
+
+def _clean_ip(ip: str | None) -> str | None:
+    if not ip:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        return None
+
+
+def audit_record(
+    *,
+    event_type: str,
+    actor: Any | None,
+    obj: models.Model | None = None,
+    tenant: Any | None = None,
+    payload: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Append an audit event in the caller's transaction (so it commits or rolls back with it).
+
+    ``actor`` is a user, an API-key principal or None for the system. Keep ``payload`` free of
+    raw PII: ids, codes and field names only.
+    """
+    object_type, object_id = _object_ref(obj)
+    actor_user = actor if getattr(actor, "pk", None) is not None and hasattr(actor, "_meta") else None
+    if actor is None:
+        label = "system"
+    elif actor_user is not None:
+        label = getattr(actor_user, "email", "") or f"user:{actor_user.pk}"
+    else:
+        label = str(actor)
+    request_id = request_id_var.get()
+    return AuditEvent.objects.create(
+        event_type=event_type,
+        actor=actor_user,
+        actor_label=label[:254],
+        tenant=tenant if tenant is not None else _tenant_of(obj),
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload or {},
+        ip=_clean_ip(ip),
+        request_id="" if request_id == "-" else request_id,
+    )
+
+
+@transaction.atomic
+def consent_grant(
+    *,
+    code: str,
+    version: str,
+    actor: Any | None,
+    lead: models.Model | None = None,
+    user: models.Model | None = None,
+    text: str = "",
+    evidence: dict[str, Any] | None = None,
+    tenant: Any | None = None,
+) -> ConsentRecord:
+    """Record a consent given by a lead or a user, with the text version and its evidence."""
+    if (lead is None) == (user is None):
+        raise ValueError("A consent has exactly one subject: a lead or a user.")
+    record = ConsentRecord.objects.create(
+        code=code,
+        version=version,
+        text=text,
+        subject_lead=lead,
+        subject_user=user,
+        tenant=tenant if tenant is not None else _tenant_of(lead or user),
+        granted_at=timezone.now(),
+        evidence=evidence or {},
+    )
+    audit_record(
+        event_type="consent.granted",
+        actor=actor,
+        obj=lead or user,
+        tenant=record.tenant,
+        payload={"code": code, "version": version, "consent_id": record.pk},
+    )
+    return record
+
+
+@transaction.atomic
+def consent_revoke(
+    *, code: str, actor: Any | None, lead: models.Model | None = None, user: models.Model | None = None
+) -> int:
+    """Withdraw every active consent of ``code`` for the subject; returns how many were revoked."""
+    if (lead is None) == (user is None):
+        raise ValueError("A consent has exactly one subject: a lead or a user.")
+    subject = {"subject_lead": lead} if lead is not None else {"subject_user": user}
+    count = ConsentRecord.objects.filter(
+        code=code, revoked_at__isnull=True, granted_at__isnull=False, **subject
+    ).update(revoked_at=timezone.now())
+    if count:
+        audit_record(
+            event_type="consent.revoked", actor=actor, obj=lead or user, payload={"code": code, "count": count}
+        )
+    return count

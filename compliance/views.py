@@ -1,0 +1,1 @@
+"""Views of the compliance app (SPEC §2 module shape); filled by the compliance feature issue."""

@@ -1,0 +1,33 @@
+"""Root URL configuration."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from config.api import healthz
+
+
+def api_path(route: str, view, name: str):
+    """Route an API path with and without its trailing slash (SPEC §9)."""
+    route = route.strip("/")
+    return re_path(rf"^api/{route}/?$", view, name=name)
+
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    api_path("auth/token", TokenObtainPairView.as_view(), name="token_obtain_pair"),
+    api_path("auth/token/refresh", TokenRefreshView.as_view(), name="token_refresh"),
+    api_path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    api_path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("accounts.urls")),
+]
+
+handler400 = "config.api.bad_request"
+handler403 = "config.api.permission_denied"
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"

@@ -1,0 +1,1 @@
+"""Selectors of the deals app (SPEC §2 module shape); filled by the deals feature issue."""

@@ -1,0 +1,3 @@
+"""URL routes of the deals app."""
+
+urlpatterns: list = []

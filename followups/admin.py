@@ -1,0 +1,1 @@
+"""Admin of the followups app (SPEC §2 module shape); filled by the followups feature issue."""

@@ -1,0 +1,3 @@
+"""URL routes of the followups app."""
+
+urlpatterns: list = []

@@ -1,0 +1,479 @@
+"""Leads and everything known about them (SPEC §3)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from compliance.blind_index import email_index, phone_index
+from compliance.fields import EncryptedTextField
+
+BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+PUBLIC_ID_PREFIX = "SOT-LEAD-"
+
+
+def generate_public_id() -> str:
+    """Return ``SOT-LEAD-`` + 8 random base32 characters (≈ 1.1e12 values; unique constraint)."""
+    return PUBLIC_ID_PREFIX + "".join(secrets.choice(BASE32_ALPHABET) for _ in range(8))
+
+
+def score_field(verbose_name):
+    return models.PositiveSmallIntegerField(
+        verbose_name, default=0, validators=[MinValueValidator(0), MaxValueValidator(100)], editable=False
+    )
+
+
+class Lead(models.Model):
+    """A person who showed interest. PII is encrypted; search goes through blind indexes."""
+
+    class Channel(models.TextChoices):
+        FACEBOOK = "facebook", _("Facebook")
+        INSTAGRAM = "instagram", _("Instagram")
+        LINKEDIN = "linkedin", _("LinkedIn")
+        WEBSITE = "website", _("Website")
+        IMPORT = "import", _("Import")
+        MANUAL = "manual", _("Manual")
+        REFERRAL = "referral", _("Referral")
+
+    class Source(models.TextChoices):
+        ZONE1_POOL = "zone1_pool", _("Zone 1 pool")
+        META_SELF = "meta_self", _("Own Meta campaign")
+        META_PROPERTY = "meta_property", _("Property campaign")
+        REFERRAL = "referral", _("Referral")
+        MANUAL = "manual", _("Manual")
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        CONTACTED = "contacted", _("Contacted")
+        QUALIFIED = "qualified", _("Qualified")
+        CONVERTED = "converted", _("Converted")
+        LOST = "lost", _("Lost")
+
+    class Stage(models.TextChoices):
+        COLD = "cold", _("Cold")
+        WARM = "warm", _("Warm")
+        HOT = "hot", _("Hot")
+        BURNING = "burning", _("Burning")
+
+        @classmethod
+        def for_score(cls, score: int) -> Lead.Stage:
+            """Map a 0–100 score to its stage: cold 0–30, warm 31–60, hot 61–80, burning 81–100."""
+            if score >= 81:
+                return cls.BURNING
+            if score >= 61:
+                return cls.HOT
+            if score >= 31:
+                return cls.WARM
+            return cls.COLD
+
+    class InterestType(models.TextChoices):
+        BUY = "buy", _("Buy")
+        FINANCE = "finance", _("Finance")
+        CONSULT = "consult", _("Consulting")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.PROTECT, related_name="leads"
+    )
+    public_id = models.CharField(_("public id"), max_length=17, unique=True, default=generate_public_id, editable=False)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices, default=Source.ZONE1_POOL)
+
+    # PII: encrypted at rest, exact search through the blind indexes below.
+    email = EncryptedTextField(_("email"), blank=True, default="")
+    phone = EncryptedTextField(_("phone"), blank=True, default="")
+    first_name = EncryptedTextField(_("first name"), blank=True, default="")
+    last_name = EncryptedTextField(_("last name"), blank=True, default="")
+    email_hash = models.CharField(_("email blind index"), max_length=64, blank=True, default="", editable=False)
+    phone_hash = models.CharField(_("phone blind index"), max_length=64, blank=True, default="", editable=False)
+
+    # Company and role.
+    company_name = models.CharField(_("company"), max_length=255, blank=True)
+    company_domain = models.CharField(_("company domain"), max_length=255, blank=True)
+    company_size_band = models.CharField(_("company size band"), max_length=20, blank=True)
+    industry = models.CharField(_("industry"), max_length=120, blank=True)
+    employees = models.PositiveIntegerField(_("employees"), null=True, blank=True)
+    revenue_band = models.CharField(_("revenue band"), max_length=40, blank=True)
+    company_linkedin_url = models.URLField(_("company LinkedIn URL"), max_length=500, blank=True)
+    job_title = models.CharField(_("job title"), max_length=255, blank=True)
+    interest_type = models.CharField(_("interest type"), max_length=20, choices=InterestType.choices, blank=True)
+
+    # Location, for routing by region/postcode.
+    postcode = models.CharField(_("postcode"), max_length=16, blank=True)
+    city = models.CharField(_("city"), max_length=120, blank=True)
+    region = models.CharField(_("region"), max_length=120, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2"))
+
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True, help_text=_("Unmapped form answers"))
+
+    # Attribution.
+    utm_source = models.CharField("utm_source", max_length=255, blank=True)
+    utm_medium = models.CharField("utm_medium", max_length=255, blank=True)
+    utm_campaign = models.CharField("utm_campaign", max_length=255, blank=True)
+    utm_term = models.CharField("utm_term", max_length=255, blank=True)
+    utm_content = models.CharField("utm_content", max_length=255, blank=True)
+    referrer = models.URLField(_("referrer"), max_length=1000, blank=True)
+    landing_page = models.URLField(_("landing page"), max_length=1000, blank=True)
+    source_campaign = models.CharField(_("source campaign"), max_length=255, blank=True)
+    facebook_lead_id = models.CharField(_("Facebook lead id"), max_length=64, blank=True, db_index=True)
+    linkedin_response_id = models.CharField(_("LinkedIn response id"), max_length=255, blank=True, db_index=True)
+
+    # Lifecycle and score (changed only through services).
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW, editable=False)
+    score = score_field(_("score"))
+    p_score = score_field(_("P-score (profile)"))
+    i_score = score_field(_("I-score (intent)"))
+    e_score = score_field(_("E-score (engagement)"))
+    stage = models.CharField(_("stage"), max_length=10, choices=Stage.choices, default=Stage.COLD, editable=False)
+    score_breakdown = models.JSONField(_("score breakdown"), default=dict, blank=True, editable=False)
+    lost_reason = models.CharField(_("lost reason"), max_length=255, blank=True)
+
+    assigned_partner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned partner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_leads",
+    )
+    is_test = models.BooleanField(_("test lead"), default=False)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_leads",
+        editable=False,
+    )
+
+    # Consent.
+    consent_marketing = models.BooleanField(_("marketing consent"), default=False)
+    consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    opted_out_at = models.DateTimeField(_("opted out at"), null=True, blank=True)
+
+    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(score__lte=100), name="leads_lead_score_range"),
+            models.CheckConstraint(condition=Q(p_score__lte=100), name="leads_lead_p_score_range"),
+            models.CheckConstraint(condition=Q(i_score__lte=100), name="leads_lead_i_score_range"),
+            models.CheckConstraint(condition=Q(e_score__lte=100), name="leads_lead_e_score_range"),
+            models.CheckConstraint(condition=~Q(merged_into=models.F("id")), name="leads_lead_not_merged_into_self"),
+        ]
+        indexes = [
+            # The pool and the partner lists filter by tenant plus one of these, newest or best first.
+            models.Index(fields=["tenant", "stage", "-score"], name="lead_tenant_stage_score"),
+            models.Index(fields=["tenant", "status", "-created_at"], name="lead_tenant_status_created"),
+            models.Index(fields=["tenant", "channel", "-created_at"], name="lead_tenant_channel_created"),
+            models.Index(fields=["tenant", "source", "-created_at"], name="lead_tenant_source_created"),
+            models.Index(fields=["tenant", "-last_activity_at"], name="lead_tenant_last_activity"),
+            models.Index(fields=["tenant", "-score"], name="lead_tenant_score"),
+            models.Index(fields=["assigned_partner", "status"], name="lead_partner_status"),
+            models.Index(fields=["email_hash"], name="lead_email_hash"),
+            models.Index(fields=["phone_hash"], name="lead_phone_hash"),
+            models.Index(fields=["merged_into"], name="lead_merged_into"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    def save(self, *args, **kwargs):
+        self.refresh_blind_indexes()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            extra = set()
+            if "email" in update_fields:
+                extra.add("email_hash")
+            if "phone" in update_fields:
+                extra.add("phone_hash")
+            if extra:
+                kwargs["update_fields"] = {*update_fields, *extra}
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_merged(self) -> bool:
+        return self.merged_into_id is not None
+
+    def refresh_blind_indexes(self) -> None:
+        """Recompute the blind indexes from the current email and phone (bulk paths call this)."""
+        self.email_hash = email_index(self.email)
+        self.phone_hash = phone_index(self.phone)
+
+
+class LeadActivity(models.Model):
+    """Something the lead did or we did with the lead; may move the score."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="activities")
+    activity_type = models.CharField(_("activity type"), max_length=64, db_index=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    channel = models.CharField(_("channel"), max_length=20, blank=True)
+    score_delta = models.SmallIntegerField(_("score delta"), default=0)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lead activity")
+        verbose_name_plural = _("lead activities")
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["lead", "-occurred_at"], name="activity_lead_occurred")]
+
+    def __str__(self) -> str:
+        return self.activity_type
+
+
+class LeadScoreHistory(models.Model):
+    """Every score change with a human reason, e.g. "Budget Calculator verwendet (+25)"."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="score_history")
+    old_score = models.PositiveSmallIntegerField(_("old score"))
+    new_score = models.PositiveSmallIntegerField(_("new score"))
+    delta = models.SmallIntegerField(_("delta"))
+    old_stage = models.CharField(_("old stage"), max_length=10, choices=Lead.Stage.choices, blank=True)
+    new_stage = models.CharField(_("new stage"), max_length=10, choices=Lead.Stage.choices, blank=True)
+    reason = models.CharField(_("reason"), max_length=500)
+    breakdown = models.JSONField(_("breakdown"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("score history entry")
+        verbose_name_plural = _("score history")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"], name="scorehistory_lead_created")]
+
+    def __str__(self) -> str:
+        return f"{self.old_score} → {self.new_score}"
+
+
+class LeadVerification(models.Model):
+    """Result of checking a lead's email and phone (offline: syntax, domain lists, E.164)."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="verifications")
+    email_valid = models.BooleanField(_("email valid"), null=True)
+    email_reason = models.CharField(_("email check result"), max_length=255, blank=True)
+    email_domain = models.CharField(_("email domain"), max_length=255, blank=True)
+    email_disposable = models.BooleanField(_("disposable email domain"), default=False)
+    email_free = models.BooleanField(_("free-mail domain"), default=False)
+    phone_valid = models.BooleanField(_("phone valid"), null=True)
+    phone_type = models.CharField(_("phone type"), max_length=30, blank=True)
+    phone_region = models.CharField(_("phone region"), max_length=2, blank=True)
+    method = models.CharField(_("method"), max_length=40, default="offline")
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    checked_at = models.DateTimeField(_("checked at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lead verification")
+        verbose_name_plural = _("lead verifications")
+        ordering = ["-checked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} @ {self.checked_at:%Y-%m-%d}"
+
+
+class LeadIntent(models.Model):
+    """Buying intent and sentiment detected in a message or form answer."""
+
+    class Level(models.TextChoices):
+        NONE = "none", _("None")
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+
+    class Sentiment(models.TextChoices):
+        POSITIVE = "positive", _("Positive")
+        NEUTRAL = "neutral", _("Neutral")
+        NEGATIVE = "negative", _("Negative")
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="intents")
+    intent_level = models.CharField(_("intent level"), max_length=10, choices=Level.choices, default=Level.NONE)
+    intent_score = models.PositiveSmallIntegerField(_("intent score"), default=0, validators=[MaxValueValidator(100)])
+    sentiment = models.CharField(_("sentiment"), max_length=10, choices=Sentiment.choices, default=Sentiment.NEUTRAL)
+    keywords = models.JSONField(_("detected keywords"), default=list, blank=True)
+    opt_out_detected = models.BooleanField(_("opt-out detected"), default=False)
+    source_type = models.CharField(_("source type"), max_length=40, blank=True, help_text=_("e.g. instagram_message"))
+    source_id = models.CharField(_("source id"), max_length=64, blank=True)
+    analysis = models.JSONField(_("analysis"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lead intent")
+        verbose_name_plural = _("lead intents")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.intent_level}/{self.sentiment}"
+
+
+class LeadEnrichment(models.Model):
+    """Company data and ICP fit found by an enrichment provider (or the AI analyser)."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="enrichments")
+    provider = models.CharField(_("provider"), max_length=40)
+    company_data = models.JSONField(_("company data"), default=dict, blank=True)
+    icp_match_score = models.PositiveSmallIntegerField(
+        _("ICP match score"), null=True, blank=True, validators=[MaxValueValidator(100)]
+    )
+    icp_reasons = models.JSONField(_("ICP reasons"), default=list, blank=True)
+    raw_response = models.JSONField(_("raw response"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lead enrichment")
+        verbose_name_plural = _("lead enrichments")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.provider
+
+
+class LeadMagnet(models.Model):
+    """A guide, calculator or quiz the lead used, with the quiz results."""
+
+    class Kind(models.TextChoices):
+        GUIDE = "guide", _("Guide")
+        CALCULATOR = "calculator", _("Calculator")
+        QUIZ = "quiz", _("Quiz")
+        CHECKLIST = "checklist", _("Checklist")
+        WEBINAR = "webinar", _("Webinar")
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="magnets")
+    magnet_type = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=200)
+    quiz_results = models.JSONField(_("quiz results"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lead magnet")
+        verbose_name_plural = _("lead magnets")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Company(models.Model):
+    """An account: firmographics per domain and tenant, linked to its leads."""
+
+    class Tier(models.TextChoices):
+        NONE = "", _("No target account")
+        TIER1 = "tier1", _("Tier 1")
+        TIER2 = "tier2", _("Tier 2")
+        TIER3 = "tier3", _("Tier 3")
+
+    tenant = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="companies"
+    )
+    domain = models.CharField(_("domain"), max_length=255)
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    industry = models.CharField(_("industry"), max_length=120, blank=True)
+    size_band = models.CharField(_("size band"), max_length=20, blank=True)
+    employees = models.PositiveIntegerField(_("employees"), null=True, blank=True)
+    revenue_band = models.CharField(_("revenue band"), max_length=40, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    linkedin_url = models.URLField(_("LinkedIn URL"), max_length=500, blank=True)
+    tier = models.CharField(_("target account tier"), max_length=10, choices=Tier.choices, blank=True, default="")
+    leads = models.ManyToManyField(Lead, verbose_name=_("leads"), related_name="companies", blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+        ordering = ["name", "domain"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "domain"], name="leads_company_unique_domain")]
+
+    def __str__(self) -> str:
+        return self.name or self.domain
+
+    def save(self, *args, **kwargs):
+        self.domain = (self.domain or "").strip().lower()
+        super().save(*args, **kwargs)
+
+
+class ScoringRule(models.Model):
+    """Points for an activity code; editable by platform admins (SPEC §7)."""
+
+    class Component(models.TextChoices):
+        PROFILE = "p", _("P-score (profile)")
+        INTENT = "i", _("I-score (intent)")
+        ENGAGEMENT = "e", _("E-score (engagement)")
+
+    tenant = models.ForeignKey(
+        "accounts.Organization",
+        verbose_name=_("tenant"),
+        on_delete=models.CASCADE,
+        related_name="scoring_rules",
+        null=True,
+        blank=True,
+        help_text=_("Empty: the default rule for every tenant."),
+    )
+    code = models.SlugField(_("activity code"), max_length=64)
+    component = models.CharField(_("component"), max_length=1, choices=Component.choices)
+    points = models.SmallIntegerField(_("points"), validators=[MinValueValidator(-100), MaxValueValidator(100)])
+    description = models.CharField(_("description"), max_length=255, help_text=_("Shown as the reason, in German."))
+    active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("scoring rule")
+        verbose_name_plural = _("scoring rules")
+        ordering = ["component", "-points", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name="leads_scoringrule_tenant_code"),
+            models.UniqueConstraint(
+                fields=["code"], condition=Q(tenant__isnull=True), name="leads_scoringrule_default_code"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.points:+d})"
+
+
+class IcpProfile(models.Model):
+    """A tenant's ideal customer profile, used for the ICP match and the P-score."""
+
+    tenant = models.OneToOneField(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="icp_profile"
+    )
+    industries = models.JSONField(_("industries"), default=list, blank=True)
+    size_bands = models.JSONField(_("company size bands"), default=list, blank=True)
+    roles = models.JSONField(_("roles"), default=list, blank=True, help_text=_("Job title keywords, e.g. CEO"))
+    regions = models.JSONField(_("regions"), default=list, blank=True)
+    weights = models.JSONField(
+        _("weights"),
+        default=dict,
+        blank=True,
+        help_text=_('Points per criterion, e.g. {"industry": 30, "size": 25, "role": 30, "region": 15}'),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("ICP profile")
+        verbose_name_plural = _("ICP profiles")
+
+    def __str__(self) -> str:
+        return str(self.tenant)

@@ -1,0 +1,143 @@
+"""Write operations on leads: creation, status transitions and score updates.
+
+The full ingest pipeline (normalization, identity-graph dedup, enrichment, scoring rules) builds on
+these in its own module; every state change of a lead goes through a function here.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization, User
+from compliance.services import audit_record
+from config.exceptions import DomainError, TransitionNotAllowed
+from leads.models import Lead, LeadScoreHistory
+
+DEFAULT_SCORE_WEIGHTS = {"p": Decimal("0.40"), "i": Decimal("0.35"), "e": Decimal("0.25")}
+
+#: Lead status transitions (SPEC §4.8): forward only, terminal states are final.
+STATUS_TRANSITIONS: dict[str, set[str]] = {
+    Lead.Status.NEW: {Lead.Status.CONTACTED, Lead.Status.QUALIFIED, Lead.Status.LOST},
+    Lead.Status.CONTACTED: {Lead.Status.QUALIFIED, Lead.Status.LOST},
+    Lead.Status.QUALIFIED: {Lead.Status.CONVERTED, Lead.Status.LOST},
+    Lead.Status.CONVERTED: set(),
+    Lead.Status.LOST: set(),
+}
+STATUS_AUDIT_EVENTS = {
+    Lead.Status.CONTACTED: "lead.contacted",
+    Lead.Status.QUALIFIED: "lead.qualified",
+    Lead.Status.CONVERTED: "lead.converted",
+    Lead.Status.LOST: "lead.lost",
+}
+
+#: Fields a caller may set when creating a lead; status, score and merge state are not among them.
+CREATE_FIELDS = frozenset(
+    f.name
+    for f in Lead._meta.get_fields()
+    if getattr(f, "editable", False) and f.concrete and f.name not in {"id", "tenant", "channel", "source"}
+)
+
+
+@transaction.atomic
+def lead_create(
+    *,
+    tenant: Organization,
+    channel: str,
+    source: str = Lead.Source.ZONE1_POOL,
+    data: dict[str, Any],
+    actor: User | None,
+    public_id: str | None = None,
+) -> Lead:
+    """Create one lead as given (no dedup) and audit ``lead.created``."""
+    if channel not in Lead.Channel.values:
+        raise DomainError(_("Unknown channel '%(value)s'.") % {"value": channel}, code="invalid_channel")
+    if source not in Lead.Source.values:
+        raise DomainError(_("Unknown source '%(value)s'.") % {"value": source}, code="invalid_source")
+    unknown = set(data) - CREATE_FIELDS
+    if unknown:
+        raise DomainError(
+            _("Unknown lead fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))}, code="invalid_field"
+        )
+    lead = Lead(tenant=tenant, channel=channel, source=source, **data)
+    if public_id:
+        lead.public_id = public_id
+    lead.full_clean()
+    lead.save()
+    audit_record(
+        event_type="lead.created",
+        actor=actor,
+        obj=lead,
+        tenant=tenant,
+        payload={"channel": channel, "source": source, "public_id": lead.public_id},
+    )
+    return lead
+
+
+@transaction.atomic
+def lead_status_transition(*, lead: Lead, to: str, actor: User | None, reason: str = "") -> Lead:
+    """Move a lead along the status table; a move to the current status is a no-op."""
+    if to not in Lead.Status.values:
+        raise DomainError(_("Unknown status '%(value)s'.") % {"value": to}, code="invalid_status")
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    if lead.status == to:
+        return lead
+    if to not in STATUS_TRANSITIONS[lead.status]:
+        raise TransitionNotAllowed(lead.status, to)
+    old = lead.status
+    lead.status = to
+    fields = ["status", "updated_at"]
+    if to == Lead.Status.LOST:
+        lead.lost_reason = reason[:255]
+        fields.append("lost_reason")
+    lead.save(update_fields=fields)
+    audit_record(
+        event_type=STATUS_AUDIT_EVENTS[to], actor=actor, obj=lead, payload={"from": old, "to": to, "reason": reason}
+    )
+    return lead
+
+
+def weighted_score(p: int, i: int, e: int, weights: dict[str, Decimal] | None = None) -> int:
+    """``clamp(0, 100, round(wP·P + wI·I + wE·E))`` with half-up rounding (SPEC §7)."""
+    w = weights or DEFAULT_SCORE_WEIGHTS
+    total = w["p"] * p + w["i"] * i + w["e"] * e
+    return max(0, min(100, int(total.quantize(Decimal("1"), rounding=ROUND_HALF_UP))))
+
+
+@transaction.atomic
+def lead_score_set(*, lead: Lead, p: int, i: int, e: int, reason: str, breakdown: dict[str, Any] | None = None) -> Lead:
+    """Store new sub-scores, the weighted total and stage; write history when the score moves."""
+    for name, value in (("p", p), ("i", i), ("e", e)):
+        if not 0 <= value <= 100:
+            raise DomainError(_("Sub-score %(name)s must be between 0 and 100.") % {"name": name}, code="invalid_score")
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    new_score = weighted_score(p, i, e)
+    old_score, old_stage = lead.score, lead.stage
+    lead.p_score, lead.i_score, lead.e_score = p, i, e
+    lead.score = new_score
+    lead.stage = Lead.Stage.for_score(new_score)
+    if breakdown is not None:
+        lead.score_breakdown = breakdown
+    lead.save(update_fields=["p_score", "i_score", "e_score", "score", "stage", "score_breakdown", "updated_at"])
+    if new_score != old_score:
+        LeadScoreHistory.objects.create(
+            lead=lead,
+            old_score=old_score,
+            new_score=new_score,
+            delta=new_score - old_score,
+            old_stage=old_stage,
+            new_stage=lead.stage,
+            reason=reason[:500],
+            breakdown=lead.score_breakdown,
+        )
+    return lead
+
+
+@transaction.atomic
+def lead_touch(*, lead: Lead, at=None) -> None:
+    """Mark recent activity (for decay and the "days since last activity" filter)."""
+    Lead.objects.filter(pk=lead.pk).update(last_activity_at=at or timezone.now())

@@ -1,0 +1,3 @@
+"""URL routes of the leads app."""
+
+urlpatterns: list = []

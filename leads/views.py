@@ -1,0 +1,1 @@
+"""Views of the leads app (SPEC §2 module shape); filled by the leads feature issue."""

@@ -1,0 +1,1 @@
+"""Services of the webhooks app (SPEC §2 module shape); filled by the webhooks feature issue."""

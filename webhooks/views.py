@@ -1,0 +1,1 @@
+"""Views of the webhooks app (SPEC §2 module shape); filled by the webhooks feature issue."""
