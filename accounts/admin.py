@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.models import ApiKey, Organization, PartnerProfile, Team, User
 from accounts.services import api_key_create, api_key_revoke, user_set_role
@@ -151,4 +152,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request, queryset):
         for api_key in queryset:
             api_key_revoke(api_key=api_key, actor=request.user)
-        self.message_user(request, _("%(n)d API key(s) revoked.") % {"n": queryset.count()})
+        n = queryset.count()
+        self.message_user(request, ngettext("%(n)d API key revoked.", "%(n)d API keys revoked.", n) % {"n": n})

@@ -65,10 +65,16 @@ def permissions_for_role(role: str) -> list[Permission]:
     return selected
 
 
-def sync_role_groups(**kwargs) -> None:
-    """Create the role groups and set their permissions; runs after ``migrate`` (idempotent)."""
-    if not global_apps.is_installed("django.contrib.auth"):
-        return
+def sync_role_groups(app_config=None, **kwargs) -> None:
+    """Create the role groups and set their permissions; runs after ``migrate`` (idempotent).
+
+    post_migrate fires once per app, and permissions are created app by app, so the sync waits
+    for the last app: only then do the permissions of every product app exist.
+    """
+    if app_config is not None:
+        with_models = [c for c in global_apps.get_app_configs() if c.models_module is not None]
+        if with_models and app_config is not with_models[-1]:
+            return
     for role, group_name in GROUP_FOR_ROLE.items():
         group, _ = Group.objects.get_or_create(name=group_name)
         group.permissions.set(permissions_for_role(role))

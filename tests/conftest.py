@@ -1,0 +1,56 @@
+"""Shared fixtures. The suite runs on real PostgreSQL and Redis (see scripts/test.sh)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import Organization, User
+from tests.accounts.factories import PartnerFactory, UserFactory
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _require_postgresql(django_db_setup, django_db_blocker):
+    """Refuse to run on anything but PostgreSQL: dedup, constraints and triggers are tested for real."""
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            pytest.exit(
+                "The test suite needs PostgreSQL and Redis: run `bash scripts/test.sh` "
+                "(or set DATABASE_URL=postgres://… and REDIS_URL=redis://…).",
+                returncode=2,
+            )
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_clean(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def platform_org(db) -> Organization:
+    return Organization.platform()
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return UserFactory(role=User.Role.PLATFORM_ADMIN)
+
+
+@pytest.fixture
+def ops_user(db) -> User:
+    return UserFactory(role=User.Role.INTERNAL_OPS)
+
+
+@pytest.fixture
+def partner_user(db) -> User:
+    return PartnerFactory()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()

@@ -1,0 +1,102 @@
+"""Lead basics: public ids, stage bands, score arithmetic and the status transition table."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from compliance.models import AuditEvent
+from config.exceptions import DomainError, TransitionNotAllowed
+from leads.models import Lead, LeadScoreHistory, ScoringRule, generate_public_id
+from leads.services import lead_create, lead_score_set, lead_status_transition, weighted_score
+from tests.leads.factories import LeadFactory
+
+
+def test_public_id_format():
+    ids = {generate_public_id() for _ in range(500)}
+    assert len(ids) == 500
+    assert all(re.fullmatch(r"SOT-LEAD-[A-Z2-7]{8}", i) for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("score", "stage"),
+    [
+        (0, "cold"),
+        (30, "cold"),
+        (31, "warm"),
+        (60, "warm"),
+        (61, "hot"),
+        (80, "hot"),
+        (81, "burning"),
+        (100, "burning"),
+    ],
+)
+def test_stage_bands(score, stage):
+    assert Lead.Stage.for_score(score) == stage
+
+
+def test_weighted_score_rounds_half_up_and_clamps():
+    assert weighted_score(100, 100, 100) == 100
+    assert weighted_score(0, 0, 0) == 0
+    assert weighted_score(50, 20, 10) == 30  # 20 + 7 + 2.5 = 29.5, rounded half up
+    assert weighted_score(10, 10, 10) == 10
+    heavy = {"p": Decimal("1"), "i": Decimal("1"), "e": Decimal("1")}
+    assert weighted_score(90, 90, 90, heavy) == 100
+
+
+@pytest.mark.django_db
+def test_default_scoring_rules_are_shipped():
+    rules = dict(ScoringRule.objects.filter(tenant=None).values_list("code", "points"))
+    assert len(rules) == 22
+    assert rules["calendar_booking_started"] == 40
+    assert rules["email_bounced"] == -50
+    assert ScoringRule.objects.get(code="budget_calculator_used").description == "Budget Calculator verwendet"
+
+
+@pytest.mark.django_db
+def test_lead_create_audits_and_validates(platform_org, admin_user):
+    lead = lead_create(tenant=platform_org, channel="website", data={"email": "a@b.de"}, actor=admin_user)
+    assert AuditEvent.objects.filter(event_type="lead.created", object_id=str(lead.pk)).exists()
+    with pytest.raises(DomainError):
+        lead_create(tenant=platform_org, channel="fax", data={}, actor=None)
+    with pytest.raises(DomainError, match="status"):
+        lead_create(tenant=platform_org, channel="website", data={"status": "converted"}, actor=None)
+
+
+@pytest.mark.django_db
+def test_score_set_updates_stage_and_history():
+    lead = LeadFactory()
+    lead = lead_score_set(lead=lead, p=90, i=90, e=70, reason="Budget Calculator verwendet (+25)")
+    assert (lead.score, lead.stage) == (85, "burning")
+    entry = LeadScoreHistory.objects.get(lead=lead)
+    assert (entry.old_score, entry.new_score, entry.delta, entry.new_stage) == (0, 85, 85, "burning")
+    lead_score_set(lead=lead, p=90, i=90, e=70, reason="unverändert")
+    assert LeadScoreHistory.objects.filter(lead=lead).count() == 1
+    with pytest.raises(DomainError):
+        lead_score_set(lead=lead, p=101, i=0, e=0, reason="x")
+
+
+@pytest.mark.django_db
+def test_score_range_is_a_database_constraint():
+    lead = LeadFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Lead.objects.filter(pk=lead.pk).update(score=101)
+
+
+@pytest.mark.django_db
+def test_status_transitions_follow_the_table(partner_user):
+    lead = LeadFactory()
+    lead = lead_status_transition(lead=lead, to="contacted", actor=partner_user)
+    assert lead_status_transition(lead=lead, to="contacted", actor=partner_user).status == "contacted"  # no-op
+    lead = lead_status_transition(lead=lead, to="qualified", actor=partner_user)
+    with pytest.raises(TransitionNotAllowed):
+        lead_status_transition(lead=lead, to="new", actor=partner_user)
+    lead = lead_status_transition(lead=lead, to="lost", actor=partner_user, reason="Kein Budget")
+    assert lead.lost_reason == "Kein Budget"
+    with pytest.raises(TransitionNotAllowed):
+        lead_status_transition(lead=lead, to="converted", actor=partner_user)
+    events = list(AuditEvent.objects.filter(object_id=str(lead.pk)).values_list("event_type", flat=True))
+    assert sorted(events) == ["lead.contacted", "lead.lost", "lead.qualified"]
