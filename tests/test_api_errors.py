@@ -116,3 +116,20 @@ def test_openapi_schema_and_offline_docs(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn." not in docs.content  # Swagger UI comes from our own static files
+
+
+def test_django_level_500_under_api_is_json(rf):
+    from config.api import server_error
+
+    response = server_error(rf.get("/api/leads/"))
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert b'"server_error"' in response.content
+
+
+def test_csrf_failure_under_api_is_json_403(rf):
+    from config.api import csrf_failure
+
+    refused = csrf_failure(rf.post("/api/leads/"), reason="CSRF cookie not set.")
+    assert refused.status_code == 403 and b'"csrf_failed"' in refused.content
+    assert csrf_failure(rf.post("/admin/login/"), reason="x")["Content-Type"].startswith("text/html")

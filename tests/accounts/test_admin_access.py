@@ -106,3 +106,26 @@ def test_lead_admin_searches_through_blind_index(client, admin_user):
     assert other.public_id.encode() not in response.content
     response = client.get("/admin/leads/lead/", {"q": "gesucht"})
     assert lead.public_id.encode() not in response.content
+
+
+def _changelist_queries(client, url: str) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("url", ["/admin/leads/lead/", "/admin/compliance/auditevent/", "/admin/accounts/user/"])
+def test_changelists_use_a_constant_number_of_queries(client, admin_user, url):
+    from tests.accounts.factories import PartnerFactory
+
+    client.force_login(admin_user)
+    for _ in range(3):
+        LeadFactory(assigned_partner=PartnerFactory())
+    few = _changelist_queries(client, url)
+    for _ in range(30):
+        LeadFactory(assigned_partner=PartnerFactory())
+    many = _changelist_queries(client, url)
+    assert many == few
