@@ -65,8 +65,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body("validation_error", _first_message(detail), detail)
     else:
-        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
-        code = code if isinstance(code, str) else "error"
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        # Some exceptions (simplejwt's InvalidToken) carry a dict; their default code says it best.
+        code = codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
         detail = getattr(exc, "detail", str(exc))
         response.data = error_body(code, _first_message(detail))
     return response

@@ -41,6 +41,7 @@ def test_jwt_wrong_password_and_bad_token(api_client, partner_user):
     response = api_client.get("/api/auth/me/")
     assert response.status_code == 401
     assert set(response.json()["error"]) == {"code", "message"}
+    assert response.json()["error"]["code"] == "token_not_valid"
 
     response = api_client.post("/api/auth/token/refresh/", {"refresh": "nonsense"}, format="json")
     assert response.status_code == 401
