@@ -133,3 +133,9 @@ def test_csrf_failure_under_api_is_json_403(rf):
     refused = csrf_failure(rf.post("/api/leads/"), reason="CSRF cookie not set.")
     assert refused.status_code == 403 and b'"csrf_failed"' in refused.content
     assert csrf_failure(rf.post("/admin/login/"), reason="x")["Content-Type"].startswith("text/html")
+
+
+def test_html_error_pages_are_german(client):
+    response = client.get("/nirgendwo/")
+    assert response.status_code == 404
+    assert "Seite nicht gefunden" in response.content.decode()
