@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,13 @@ def on_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     ``robust=True``: a failing side effect (Redis down while enqueueing, say) is logged and does
     not turn a committed request into an error; sweepers pick the work up later.
     """
-    transaction.on_commit(functools.partial(func, *args, **kwargs), robust=True)
+
+    def callback() -> None:
+        func(*args, **kwargs)
+
+    # Django logs a failing robust callback by its __qualname__, which functools.partial lacks.
+    callback.__qualname__ = getattr(func, "__qualname__", None) or repr(func)
+    transaction.on_commit(callback, robust=True)
 
 
 def _object_ref(obj: models.Model | None) -> tuple[str, str]:
