@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import ApiKey, Organization, PartnerProfile, Team, User
-from accounts.services import api_key_create, api_key_revoke, user_set_role
-from compliance.services import audit_record
+from accounts.services import api_key_create, api_key_revoke, user_create, user_set_role
 
 admin.site.site_header = _("Lead platform administration")
 admin.site.site_title = _("Lead platform")
@@ -66,15 +65,26 @@ class UserAdmin(DjangoUserAdmin):
     filter_horizontal = ()
 
     def save_model(self, request, obj, form, change):
+        if not change:
+            # The form has validated the password; the service creates, groups and audits.
+            user = user_create(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data.get("password1") or None,
+                role=form.cleaned_data["role"],
+                organization=form.cleaned_data.get("organization"),
+                actor=request.user,
+                check_password=False,
+            )
+            obj.pk = user.pk
+            obj._state.adding = False
+            return
         # Role changes go through the service so that groups and the audit trail follow.
         new_role = obj.role
-        if change and "role" in form.changed_data:
+        if "role" in form.changed_data:
             obj.role = form.initial.get("role", obj.role)
         super().save_model(request, obj, form, change)
-        if change and obj.role != new_role:
+        if obj.role != new_role:
             user_set_role(user=obj, role=new_role, actor=request.user)
-        elif not change:
-            audit_record(event_type="user.created", actor=request.user, obj=obj, payload={"role": obj.role})
 
 
 @admin.register(PartnerProfile)

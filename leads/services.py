@@ -10,13 +10,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from compliance.services import audit_record
 from config.exceptions import DomainError, TransitionNotAllowed
-from leads.models import Lead, LeadScoreHistory
+from leads.models import Lead, LeadActivity, LeadScoreHistory
 
 DEFAULT_SCORE_WEIGHTS = {"p": Decimal("0.40"), "i": Decimal("0.35"), "e": Decimal("0.25")}
 
@@ -138,6 +139,30 @@ def lead_score_set(*, lead: Lead, p: int, i: int, e: int, reason: str, breakdown
 
 
 @transaction.atomic
-def lead_touch(*, lead: Lead, at=None) -> None:
-    """Mark recent activity (for decay and the "days since last activity" filter)."""
-    Lead.objects.filter(pk=lead.pk).update(last_activity_at=at or timezone.now())
+def lead_activity_add(
+    *,
+    lead: Lead,
+    activity_type: str,
+    actor: User | None,
+    channel: str = "",
+    score_delta: int = 0,
+    detail: dict[str, Any] | None = None,
+    occurred_at=None,
+) -> LeadActivity:
+    """Record an activity and move ``last_activity_at`` forward (never back, for late deliveries)."""
+    if not activity_type:
+        raise DomainError(_("An activity needs a type."), code="invalid_activity")
+    occurred_at = occurred_at or timezone.now()
+    activity = LeadActivity.objects.create(
+        lead=lead,
+        activity_type=activity_type,
+        channel=channel,
+        score_delta=score_delta,
+        detail=detail or {},
+        actor=actor if getattr(actor, "pk", None) is not None else None,
+        occurred_at=occurred_at,
+    )
+    Lead.objects.filter(pk=lead.pk).filter(
+        Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=occurred_at)
+    ).update(last_activity_at=occurred_at)
+    return activity

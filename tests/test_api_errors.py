@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
+from config.exceptions import DomainError, NotFoundError, TransitionNotAllowed
+
 pytestmark = pytest.mark.django_db
 
 
@@ -73,16 +75,23 @@ def test_unhandled_exception_is_json_500_without_details(api_client, partner_use
     assert "secret" not in error["message"]
 
 
-def test_domain_errors_map_to_their_status(api_client, partner_user, monkeypatch):
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (TransitionNotAllowed("won", "lead"), 409, "transition_not_allowed"),
+        (NotFoundError("Lead nicht gefunden."), 404, "not_found"),
+        (DomainError("Kapazität erreicht.", code="capacity_exceeded"), 422, "capacity_exceeded"),
+    ],
+)
+def test_domain_errors_map_to_their_status(api_client, partner_user, monkeypatch, error, status, code):
     from accounts.api import MeApi
-    from config.exceptions import TransitionNotAllowed
 
-    def conflict(self, request):
-        raise TransitionNotAllowed("won", "lead")
+    def fail(self, request):
+        raise error
 
-    monkeypatch.setattr(MeApi, "get", conflict)
+    monkeypatch.setattr(MeApi, "get", fail)
     api_client.force_authenticate(partner_user)
-    assert_error_shape(api_client.get("/api/auth/me/"), 409, "transition_not_allowed")
+    assert_error_shape(api_client.get("/api/auth/me/"), status, code)
 
 
 def test_healthz_reports_database_and_redis(client):

@@ -100,3 +100,37 @@ def test_status_transitions_follow_the_table(partner_user):
         lead_status_transition(lead=lead, to="converted", actor=partner_user)
     events = list(AuditEvent.objects.filter(object_id=str(lead.pk)).values_list("event_type", flat=True))
     assert sorted(events) == ["lead.contacted", "lead.lost", "lead.qualified"]
+
+
+@pytest.mark.django_db
+def test_activity_moves_last_activity_forward_only(partner_user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.services import lead_activity_add
+
+    lead = LeadFactory()
+    now = timezone.now()
+    lead_activity_add(lead=lead, activity_type="pricing_page_visited", score_delta=20, occurred_at=now, actor=None)
+    late = lead_activity_add(
+        lead=lead, activity_type="blog_post_read", occurred_at=now - timedelta(days=2), actor=partner_user
+    )
+    lead.refresh_from_db()
+    assert lead.last_activity_at == now  # a late delivery does not move it back
+    assert late.actor == partner_user
+    assert list(lead.activities.values_list("activity_type", flat=True)) == ["pricing_page_visited", "blog_post_read"]
+    with pytest.raises(DomainError):
+        lead_activity_add(lead=lead, activity_type="", actor=None)
+
+
+@pytest.mark.django_db
+def test_live_lead_list_hides_merged_leads_and_scopes_by_tenant(platform_org):
+    from leads.selectors import lead_list_live
+    from tests.accounts.factories import OrganizationFactory
+
+    survivor, other_tenant = LeadFactory(), LeadFactory(tenant=OrganizationFactory())
+    merged = LeadFactory()
+    Lead.objects.filter(pk=merged.pk).update(merged_into=survivor)
+    assert set(lead_list_live(tenant=platform_org)) == {survivor}
+    assert set(lead_list_live()) == {survivor, other_tenant}

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import Organization, PartnerProfile, User
 from accounts.services import partner_create, team_for_leader, user_create
-from leads.models import BASE32_ALPHABET, PUBLIC_ID_PREFIX, IcpProfile, Lead, LeadActivity, ScoringRule
-from leads.services import lead_create, lead_score_set, lead_status_transition
+from leads.models import BASE32_ALPHABET, PUBLIC_ID_PREFIX, IcpProfile, Lead, ScoringRule
+from leads.services import lead_activity_add, lead_create, lead_score_set, lead_status_transition
 
 DEMO_PASSWORD = "demo-passwort-2026"  # noqa: S105 - documented demo login, refused outside DEBUG
 ADMIN_EMAIL = "admin@demo.local"
@@ -204,12 +204,13 @@ class Command(BaseCommand):
                 },
             )
             for n, (code, points) in enumerate(picked):
-                LeadActivity.objects.create(
+                lead_activity_add(
                     lead=lead,
                     activity_type=code,
                     channel=channel,
                     score_delta=points,
                     occurred_at=now - timedelta(days=i % 20, hours=n),
+                    actor=None,
                 )
             lead_score_set(
                 lead=lead,
