@@ -259,3 +259,40 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in (self.scopes or [])
+
+
+class Notification(models.Model):
+    """An in-app notice for one user (new offer, burning lead, broken connection)."""
+
+    class Kind(models.TextChoices):
+        HOT_LEAD = "hot_lead", _("Burning lead")
+        OFFER = "offer", _("New offer")
+        CONNECTION = "connection", _("Connection problem")
+        SYSTEM = "system", _("System")
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.SYSTEM)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    url = models.CharField(_("link"), max_length=500, blank=True)
+    dedup_key = models.CharField(
+        _("dedup key"), max_length=120, blank=True, help_text=_("Same key for the same recipient: notified once.")
+    )
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "dedup_key"], condition=~Q(dedup_key=""), name="accounts_notification_dedup"
+            )
+        ]
+        indexes = [models.Index(fields=["recipient", "read_at", "-created_at"], name="notification_unread")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -23,6 +23,7 @@ CONFIG_MODELS = frozenset(
         "accounts.user",
         "leads.scoringrule",
         "leads.icpprofile",
+        "leads.pipelinesettings",
         "webhooks.metapageconnection",
         "webhooks.linkedinconnection",
         "webhooks.instagramrule",

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from accounts.models import ApiKey, Organization, PartnerProfile, Team, User
+from accounts.models import ApiKey, Notification, Organization, PartnerProfile, Team, User
 from compliance.services import audit_record
 from config.exceptions import ConflictError, DomainError
 
@@ -244,3 +244,36 @@ def api_key_verify(raw_key: str) -> ApiKey | None:
         ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gte=now - resolution).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
+
+
+def notification_create(
+    *,
+    recipient: User,
+    title: str,
+    body: str = "",
+    url: str = "",
+    kind: str = Notification.Kind.SYSTEM,
+    dedup_key: str = "",
+) -> Notification | None:
+    """Store an in-app notice; with a ``dedup_key`` the same recipient gets it once (returns None then)."""
+    if dedup_key:
+        obj, created = Notification.objects.get_or_create(
+            recipient=recipient,
+            dedup_key=dedup_key[:120],
+            defaults={"title": title[:200], "body": body, "url": url[:500], "kind": kind},
+        )
+        return obj if created else None
+    return Notification.objects.create(recipient=recipient, title=title[:200], body=body, url=url[:500], kind=kind)
+
+
+def notify_platform_staff(
+    *, title: str, body: str = "", url: str = "", kind: str = Notification.Kind.SYSTEM, dedup_key: str = ""
+) -> list[Notification]:
+    """Notify every active platform admin and internal ops user (pool leads, broken connections)."""
+    recipients = User.objects.filter(is_active=True, role__in=[User.Role.PLATFORM_ADMIN, User.Role.INTERNAL_OPS])
+    created = []
+    for user in recipients:
+        notice = notification_create(recipient=user, title=title, body=body, url=url, kind=kind, dedup_key=dedup_key)
+        if notice is not None:
+            created.append(notice)
+    return created

@@ -25,6 +25,8 @@ urlpatterns = [
     api_path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     api_path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.urls")),
+    path("api/", include("leads.urls")),
+    path("webhooks/", include("webhooks.urls")),
 ]
 
 handler400 = "config.api.bad_request"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from compliance.blind_index import email_index, phone_index
@@ -123,6 +127,7 @@ class Lead(models.Model):
     source_campaign = models.CharField(_("source campaign"), max_length=255, blank=True)
     facebook_lead_id = models.CharField(_("Facebook lead id"), max_length=64, blank=True, db_index=True)
     linkedin_response_id = models.CharField(_("LinkedIn response id"), max_length=255, blank=True, db_index=True)
+    instagram_igsid = models.CharField(_("Instagram user id (IGSID)"), max_length=64, blank=True)
 
     # Lifecycle and score (changed only through services).
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.NEW, editable=False)
@@ -159,6 +164,12 @@ class Lead(models.Model):
     opted_out_at = models.DateTimeField(_("opted out at"), null=True, blank=True)
 
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    decay_level = models.PositiveSmallIntegerField(
+        _("inactivity decay applied"),
+        default=0,
+        editable=False,
+        help_text=_("0: none, 1: 7 days without activity, 2: 30 days without activity."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -477,3 +488,250 @@ class IcpProfile(models.Model):
 
     def __str__(self) -> str:
         return str(self.tenant)
+
+
+class LeadIdentity(models.Model):
+    """One identity of a person in a tenant; the unique key makes dedup race-free (SPEC §3/§4.3)."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone")
+        FACEBOOK_LEAD_ID = "facebook_lead_id", _("Facebook lead id")
+        LINKEDIN_RESPONSE_ID = "linkedin_response_id", _("LinkedIn response id")
+        INSTAGRAM_IGSID = "instagram_igsid", _("Instagram user id")
+        IMPORT_KEY = "import_key", _("Import key")
+        EXTERNAL_KEY = "external_key", _("External key")
+
+    tenant = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    value_hash = models.CharField(_("value (blind index)"), max_length=64)
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="identities")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lead identity")
+        verbose_name_plural = _("lead identities")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kind", "value_hash"], name="leads_identity_unique"),
+        ]
+        indexes = [models.Index(fields=["lead"], name="identity_lead")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value_hash[:12]}…"
+
+
+class LeadMerge(models.Model):
+    """Merge journal: what a merge changed and moved, so ``lead_unmerge`` can undo it exactly."""
+
+    class Kind(models.TextChoices):
+        INGEST = "ingest", _("Incoming data matched")
+        MANUAL = "manual", _("Merged by hand")
+
+    survivor = models.ForeignKey(Lead, verbose_name=_("survivor"), on_delete=models.CASCADE, related_name="merges")
+    merged_lead = models.ForeignKey(
+        Lead,
+        verbose_name=_("merged lead"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="merged_by",
+        help_text=_("Empty when an incoming delivery was merged."),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=20, blank=True)
+    # Field values before/after and alternative answers contain PII: stored encrypted, as JSON.
+    changes = EncryptedTextField(_("field changes"), blank=True, default="")
+    moved_rows = models.JSONField(_("moved rows"), default=dict, blank=True)
+    identities = models.JSONField(_("identities added"), default=list, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("merged at"), auto_now_add=True)
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("undone by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    split_lead = models.ForeignKey(
+        Lead,
+        verbose_name=_("lead split off on undo"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("merge journal entry")
+        verbose_name_plural = _("merge journal")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["survivor", "-created_at"], name="merge_survivor_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.survivor_id}"
+
+    @property
+    def change_data(self) -> dict:
+        """The decrypted journal: ``fields`` {name: [before, after]}, ``alternatives``, ``payload``."""
+        return json.loads(self.changes) if self.changes else {}
+
+
+class PipelineSettings(models.Model):
+    """Per-tenant pipeline configuration: score weights and auto-assignment (off by default)."""
+
+    class AssignmentMode(models.TextChoices):
+        ROUND_ROBIN = "round_robin", _("Round robin")
+        WEIGHTED = "weighted", _("Weighted by free capacity")
+
+    tenant = models.OneToOneField(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="pipeline_settings"
+    )
+    weight_p = models.DecimalField(_("weight P-score"), max_digits=3, decimal_places=2, default=Decimal("0.40"))
+    weight_i = models.DecimalField(_("weight I-score"), max_digits=3, decimal_places=2, default=Decimal("0.35"))
+    weight_e = models.DecimalField(_("weight E-score"), max_digits=3, decimal_places=2, default=Decimal("0.25"))
+    auto_assign_enabled = models.BooleanField(_("auto-assignment on"), default=False)
+    auto_assign_mode = models.CharField(
+        _("auto-assignment mode"), max_length=20, choices=AssignmentMode.choices, default=AssignmentMode.ROUND_ROBIN
+    )
+    auto_assign_min_score = models.PositiveSmallIntegerField(
+        _("minimum score for auto-assignment"), default=0, validators=[MaxValueValidator(100)]
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("pipeline settings")
+        verbose_name_plural = _("pipeline settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight_p__gte=0) & Q(weight_i__gte=0) & Q(weight_e__gte=0),
+                name="leads_settings_weights_pos",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.tenant)
+
+    def clean(self):
+        if (self.weight_p or 0) + (self.weight_i or 0) + (self.weight_e or 0) != Decimal("1.00"):
+            raise ValidationError(_("The three weights must add up to 1.00."))
+
+    @property
+    def weights(self) -> dict[str, Decimal]:
+        return {"p": self.weight_p, "i": self.weight_i, "e": self.weight_e}
+
+
+class LeadAssignment(models.Model):
+    """A pool offer of a lead to a partner (SPEC §8); at most one open offer per lead."""
+
+    class Status(models.TextChoices):
+        OFFERED = "offered", _("Offered")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="offers")
+    partner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("partner"), on_delete=models.CASCADE, related_name="lead_offers"
+    )
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("offered by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: offered by automatic assignment."),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.OFFERED, editable=False
+    )
+    offered_at = models.DateTimeField(_("offered at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    responded_at = models.DateTimeField(_("responded at"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    decision = models.ForeignKey(
+        "AssignmentDecision",
+        verbose_name=_("automatic decision"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="offers",
+    )
+
+    class Meta:
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        ordering = ["-offered_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(status="offered"), name="leads_offer_one_open_per_lead"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["partner", "status", "-offered_at"], name="offer_partner_status"),
+            models.Index(fields=["status", "expires_at"], name="offer_status_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} → {self.partner_id} ({self.status})"
+
+
+class AssignmentDecision(models.Model):
+    """Why an automatic offer went to whom: every candidate with its weight and free capacity."""
+
+    tenant = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="+"
+    )
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="assignment_decisions"
+    )
+    mode = models.CharField(_("mode"), max_length=20, choices=PipelineSettings.AssignmentMode.choices)
+    candidates = models.JSONField(_("candidates"), default=list, blank=True)
+    winner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("chosen partner"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    rule = models.CharField(_("winning rule"), max_length=255)
+    created_at = models.DateTimeField(_("decided at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("assignment decision")
+        verbose_name_plural = _("assignment decisions")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"], name="decision_lead_created")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.rule}"
+
+
+class LeadAlert(models.Model):
+    """One hot-lead alert per crossing into ``burning``; each channel is sent at most once."""
+
+    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="alerts")
+    score_change = models.OneToOneField(
+        LeadScoreHistory, verbose_name=_("score change"), on_delete=models.CASCADE, related_name="alert"
+    )
+    score = models.PositiveSmallIntegerField(_("score"))
+    email_sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
+    slack_sent_at = models.DateTimeField(_("Slack sent at"), null=True, blank=True)
+    notified_at = models.DateTimeField(_("in-app notice at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("hot-lead alert")
+        verbose_name_plural = _("hot-lead alerts")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} @ {self.score}"
