@@ -1,3 +1,6 @@
-"""URL routes of the leads app."""
+"""URL routes of the leads app (mounted under /api/)."""
 
-urlpatterns: list = []
+from leads.api import leads as leads_api
+from leads.api import pool as pool_api
+
+urlpatterns = [*pool_api.urlpatterns, *leads_api.urlpatterns]

@@ -1,0 +1,1 @@
+"""Celery tasks for pool offers (expiry sweeper); imported by ``leads.tasks`` for autodiscovery."""

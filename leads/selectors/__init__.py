@@ -1,0 +1,6 @@
+"""Read queries on leads, tenant-scoped: one module per concern, re-exported here."""
+
+from leads.selectors.capacity import PartnerCapacity, partner_capacities
+from leads.selectors.core import lead_list_live, lead_search_q
+
+__all__ = ["PartnerCapacity", "lead_list_live", "lead_search_q", "partner_capacities"]

@@ -1,0 +1,1 @@
+"""Pool offers: create, accept, reject, expire, revoke (SPEC §8)."""
