@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -178,6 +179,7 @@ CELERY_TIMEZONE = "Europe/Berlin"
 # The one beat schedule of the product; later features add their periodic tasks here.
 CELERY_BEAT_SCHEDULE = {
     "celery-heartbeat": {"task": "config.celery_heartbeat", "schedule": timedelta(minutes=1)},
+    "leads-decay": {"task": "leads.decay", "schedule": crontab(hour=3, minute=15)},
 }
 
 # --- Auth -------------------------------------------------------------------------------------

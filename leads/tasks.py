@@ -1,3 +1,50 @@
 """Celery tasks of the leads app: thin wrappers that take ids and call services."""
 
+from __future__ import annotations
+
+from celery import shared_task
+
+from leads.models import Lead
 from leads.offer_tasks import *  # noqa: F403  (offer tasks live in their own module)
+
+
+@shared_task(name="leads.rescore", ignore_result=True)
+def lead_rescore_task(lead_id: str) -> None:
+    """Recompute a lead's score (after a merge or unmerge moved rows)."""
+    from leads.services.scoring import lead_rescore
+
+    lead = Lead.objects.filter(pk=lead_id, merged_into__isnull=True).first()
+    if lead is not None:
+        lead_rescore(lead=lead)
+
+
+@shared_task(name="leads.enrich", ignore_result=True)
+def lead_enrich_task(lead_id: str) -> None:
+    """Enrich with the configured providers and analyse; transient provider errors retry."""
+    from leads.services.enrichment import lead_enrich
+
+    lead_enrich(lead_id=lead_id)
+
+
+@shared_task(name="leads.auto_assign", ignore_result=True)
+def lead_auto_assign_task(lead_id: str) -> None:
+    from leads.services.assignment import lead_auto_assign
+
+    lead = Lead.objects.filter(pk=lead_id).first()
+    if lead is not None:
+        lead_auto_assign(lead=lead, actor=None)
+
+
+@shared_task(name="leads.burning_alert", ignore_result=True)
+def lead_burning_alert_task(alert_id: int) -> None:
+    from leads.services.alerts import lead_burning_alert_send
+
+    lead_burning_alert_send(alert_id=alert_id)
+
+
+@shared_task(name="leads.decay", ignore_result=True)
+def lead_decay_task() -> int:
+    """Daily: apply inactivity decay (beat schedule ``leads-decay``)."""
+    from leads.services.activity import lead_decay_sweep
+
+    return lead_decay_sweep()

@@ -5,6 +5,8 @@ for every channel with normalization and identity-graph dedup. ``merge``: undoab
 ``scoring``, ``enrichment``, ``alerts``, ``assignment``: the steps after capture. ``offers``: pool offers.
 """
 
+from leads.services.activity import lead_decay_sweep, lead_intent_add, lead_opt_out, lead_track_activity
+from leads.services.assignment import lead_auto_assign
 from leads.services.core import (
     DEFAULT_SCORE_WEIGHTS,
     STATUS_TRANSITIONS,
@@ -14,13 +16,33 @@ from leads.services.core import (
     lead_status_transition,
     weighted_score,
 )
+from leads.services.enrichment import lead_enrich
+from leads.services.ingest import IngestResult, NoIdentityError, lead_ingest
+from leads.services.merge import lead_merge, lead_unmerge
+from leads.services.scoring import lead_rescore
+
+#: SPEC §4 names the entry point ``ingest_lead``; the service naming rule says ``lead_ingest``.
+ingest_lead = lead_ingest
 
 __all__ = [
     "DEFAULT_SCORE_WEIGHTS",
     "STATUS_TRANSITIONS",
+    "IngestResult",
+    "NoIdentityError",
+    "ingest_lead",
     "lead_activity_add",
+    "lead_auto_assign",
     "lead_create",
+    "lead_decay_sweep",
+    "lead_enrich",
+    "lead_ingest",
+    "lead_intent_add",
+    "lead_merge",
+    "lead_opt_out",
+    "lead_rescore",
     "lead_score_set",
     "lead_status_transition",
+    "lead_track_activity",
+    "lead_unmerge",
     "weighted_score",
 ]

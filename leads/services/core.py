@@ -109,14 +109,45 @@ def weighted_score(p: int, i: int, e: int, weights: dict[str, Decimal] | None = 
     return max(0, min(100, int(total.quantize(Decimal("1"), rounding=ROUND_HALF_UP))))
 
 
+def record_score_change(*, lead: Lead, old_score: int, old_stage: str, reason: str) -> LeadScoreHistory | None:
+    """Write the history row for a score move and raise a hot-lead alert on a crossing into burning."""
+    if lead.score == old_score and lead.stage == old_stage:
+        return None
+    history = LeadScoreHistory.objects.create(
+        lead=lead,
+        old_score=old_score,
+        new_score=lead.score,
+        delta=lead.score - old_score,
+        old_stage=old_stage,
+        new_stage=lead.stage,
+        reason=reason[:500],
+        breakdown=lead.score_breakdown,
+    )
+    if lead.stage == Lead.Stage.BURNING and old_stage != Lead.Stage.BURNING and not lead.is_test:
+        # One alert per crossing: the alert is tied 1:1 to the history row of the crossing.
+        from leads.services.alerts import burning_alert_create
+
+        burning_alert_create(lead=lead, history=history)
+    return history
+
+
 @transaction.atomic
-def lead_score_set(*, lead: Lead, p: int, i: int, e: int, reason: str, breakdown: dict[str, Any] | None = None) -> Lead:
+def lead_score_set(
+    *,
+    lead: Lead,
+    p: int,
+    i: int,
+    e: int,
+    reason: str,
+    breakdown: dict[str, Any] | None = None,
+    weights: dict[str, Decimal] | None = None,
+) -> Lead:
     """Store new sub-scores, the weighted total and stage; write history when the score moves."""
     for name, value in (("p", p), ("i", i), ("e", e)):
         if not 0 <= value <= 100:
             raise DomainError(_("Sub-score %(name)s must be between 0 and 100.") % {"name": name}, code="invalid_score")
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
-    new_score = weighted_score(p, i, e)
+    new_score = weighted_score(p, i, e, weights)
     old_score, old_stage = lead.score, lead.stage
     lead.p_score, lead.i_score, lead.e_score = p, i, e
     lead.score = new_score
@@ -124,17 +155,7 @@ def lead_score_set(*, lead: Lead, p: int, i: int, e: int, reason: str, breakdown
     if breakdown is not None:
         lead.score_breakdown = breakdown
     lead.save(update_fields=["p_score", "i_score", "e_score", "score", "stage", "score_breakdown", "updated_at"])
-    if new_score != old_score:
-        LeadScoreHistory.objects.create(
-            lead=lead,
-            old_score=old_score,
-            new_score=new_score,
-            delta=new_score - old_score,
-            old_stage=old_stage,
-            new_stage=lead.stage,
-            reason=reason[:500],
-            breakdown=lead.score_breakdown,
-        )
+    record_score_change(lead=lead, old_score=old_score, old_stage=old_stage, reason=reason)
     return lead
 
 
@@ -162,7 +183,8 @@ def lead_activity_add(
         actor=actor if getattr(actor, "pk", None) is not None else None,
         occurred_at=occurred_at,
     )
+    # A newer activity also ends any inactivity decay (the sweeper claims it again after 7 days).
     Lead.objects.filter(pk=lead.pk).filter(
         Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=occurred_at)
-    ).update(last_activity_at=occurred_at)
+    ).update(last_activity_at=occurred_at, decay_level=0)
     return activity

@@ -1,0 +1,419 @@
+"""Enrichment and AI analysis behind small provider interfaces (SPEC §4.4).
+
+The offline provider always works (email domain, TLD, form data) and runs inline during ingest;
+an HTTP provider (Clearbit-style company API) and an LLM analyser (Anthropic Messages shape) are
+used only when their settings are present, from a Celery task that retries transient failures.
+A deterministic offline analyser returns the same JSON shape as the LLM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import requests
+from django.conf import settings
+from django.db import transaction
+
+from config.exceptions import TransientError
+from leads.models import Company, Lead, LeadActivity, LeadEnrichment, LeadIntent
+from leads.normalize import Verification, is_free_mail
+from leads.services.config import tenant_config
+from leads.services.scoring import icp_match, is_decision_maker, is_large_company
+
+logger = logging.getLogger(__name__)
+
+TLD_COUNTRIES = {
+    "de": "DE",
+    "at": "AT",
+    "ch": "CH",
+    "li": "LI",
+    "lu": "LU",
+    "nl": "NL",
+    "be": "BE",
+    "fr": "FR",
+    "it": "IT",
+    "es": "ES",
+    "pl": "PL",
+    "cz": "CZ",
+    "dk": "DK",
+    "se": "SE",
+    "uk": "GB",
+}
+LEGAL_SUFFIXES = re.compile(r"[-_.](gmbh|ag|kg|ohg|ug|se|ev|mbh|group|gruppe|holding)$", re.I)
+SENIORITY = [
+    (
+        "c_level",
+        re.compile(r"\b(ceo|cfo|cto|coo|cmo|chief|geschäftsführ\w*|inhaber\w*|founder|gründer\w*|vorstand)", re.I),
+    ),
+    ("vp", re.compile(r"\b(vp|vice president|bereichsleit\w*)", re.I)),
+    ("director", re.compile(r"\b(director|direktor\w*|head of)|leiter|leitung", re.I)),
+    ("manager", re.compile(r"\b(manager\w*|teamlead\w*|team lead)", re.I)),
+]
+ANALYSIS_KEYS = ("intent_level", "buying_signals", "recommended_approach", "qualification_score", "next_best_action")
+
+
+@dataclass
+class EnrichmentOutcome:
+    provider: str
+    company_data: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class EnrichmentProvider(Protocol):
+    name: str
+
+    def is_configured(self) -> bool: ...
+
+    def enrich(self, lead: Lead) -> EnrichmentOutcome | None: ...
+
+
+def _domain_of(lead: Lead) -> str:
+    if lead.company_domain:
+        return lead.company_domain.lower()
+    if "@" in (lead.email or ""):
+        return lead.email.rsplit("@", 1)[1].lower()
+    return ""
+
+
+def guess_company_name(domain: str) -> str:
+    """ "mueller-bau.de" → "Mueller Bau", "acme-gmbh.de" → "Acme GmbH"."""
+    label = domain.split(".")[-2] if domain.count(".") >= 1 else domain
+    suffix = LEGAL_SUFFIXES.search(label)
+    legal = ""
+    if suffix:
+        legal = {"gmbh": "GmbH", "mbh": "mbH", "ev": "e.V."}.get(suffix.group(1).lower(), suffix.group(1).upper())
+        label = label[: suffix.start()]
+    words = [w.capitalize() for w in re.split(r"[-_.]+", label) if w]
+    return " ".join([*words, legal]).strip()
+
+
+def seniority_of(job_title: str) -> str:
+    for level, pattern in SENIORITY:
+        if job_title and pattern.search(job_title):
+            return level
+    return "staff" if job_title else ""
+
+
+class OfflineProvider:
+    """Works without network: company guess from the email domain, country from the TLD, form data."""
+
+    name = "offline"
+
+    def is_configured(self) -> bool:
+        return True
+
+    def enrich(self, lead: Lead, verification: Verification | None = None) -> EnrichmentOutcome:
+        domain = _domain_of(lead)
+        free = bool(domain) and (
+            verification.email_free if verification and verification.email_domain else is_free_mail(domain)
+        )
+        data: dict[str, Any] = {"b2c": free or not domain}
+        if domain and not free:
+            data["company_domain"] = domain
+            data["company_name"] = lead.company_name or guess_company_name(domain)
+            tld = domain.rsplit(".", 1)[-1]
+            if tld in TLD_COUNTRIES:
+                data["country"] = TLD_COUNTRIES[tld]
+        elif lead.company_name:
+            data["company_name"] = lead.company_name
+        if lead.job_title:
+            data["seniority"] = seniority_of(lead.job_title)
+            data["decision_maker"] = is_decision_maker(lead.job_title)
+        if lead.employees is not None or lead.company_size_band:
+            data["large_company"] = is_large_company(lead)
+        return EnrichmentOutcome(provider=self.name, company_data=data, raw={"domain": domain, "free_mail": free})
+
+
+class HttpCompanyProvider:
+    """Clearbit-style company lookup: ``GET {ENRICHMENT_API_URL}/v2/companies/find?domain=…``."""
+
+    name = "http"
+
+    def is_configured(self) -> bool:
+        return bool(settings.ENRICHMENT_API_URL)
+
+    def enrich(self, lead: Lead) -> EnrichmentOutcome | None:
+        domain = _domain_of(lead)
+        if not domain or is_free_mail(domain):
+            return None
+        headers = {"Accept": "application/json"}
+        if settings.ENRICHMENT_API_KEY:
+            headers["Authorization"] = f"Bearer {settings.ENRICHMENT_API_KEY}"
+        try:
+            response = requests.get(
+                f"{settings.ENRICHMENT_API_URL}/v2/companies/find",
+                params={"domain": domain},
+                headers=headers,
+                timeout=settings.HTTP_TIMEOUT,
+            )
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientError(f"enrichment provider unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code in (404, 422):
+            return EnrichmentOutcome(provider=self.name, raw={"status": response.status_code, "found": False})
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(f"enrichment provider answered {response.status_code}")
+        if response.status_code >= 400:
+            logger.warning("enrichment refused", extra={"status": response.status_code, "lead_id": str(lead.pk)})
+            return EnrichmentOutcome(
+                provider=self.name, raw={"status": response.status_code, "error": response.text[:500]}
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            return EnrichmentOutcome(provider=self.name, raw={"status": response.status_code, "error": "invalid JSON"})
+        metrics = body.get("metrics") or {}
+        data = {
+            "company_name": body.get("name") or "",
+            "company_domain": body.get("domain") or domain,
+            "industry": (body.get("category") or {}).get("industry") or "",
+            "employees": metrics.get("employees"),
+            "company_size_band": metrics.get("employeesRange") or "",
+            "revenue_band": metrics.get("estimatedAnnualRevenue") or "",
+            "country": (body.get("geo") or {}).get("countryCode") or "",
+            "company_linkedin_url": (
+                f"https://www.linkedin.com/{(body.get('linkedin') or {}).get('handle')}"
+                if (body.get("linkedin") or {}).get("handle")
+                else ""
+            ),
+        }
+        return EnrichmentOutcome(provider=self.name, company_data={k: v for k, v in data.items() if v}, raw=body)
+
+
+def offline_enrichment(lead: Lead, *, verification: Verification | None = None) -> EnrichmentOutcome:
+    return OfflineProvider().enrich(lead, verification=verification)
+
+
+# --- AI analysis ------------------------------------------------------------------------------
+
+HIGH_INTENT = {
+    "calendar_booking_started",
+    "budget_calculator_used",
+    "phone_clicked",
+    "whatsapp_clicked",
+    "form_50_percent_filled",
+    "pricing_page_visited",
+}
+
+
+class OfflineAnalyser:
+    """Deterministic rules with the LLM's output shape, so the product works offline."""
+
+    name = "offline_analyser"
+
+    def analyse(self, lead: Lead, activities: list[str]) -> dict[str, Any]:
+        signals = []
+        for code in activities:
+            if code in HIGH_INTENT:
+                signals.append(f"Hohe Kaufabsicht: {code}")
+        if is_decision_maker(lead.job_title):
+            signals.append("Entscheider-Rolle")
+        if lead.interest_type:
+            signals.append(f"Interesse: {lead.get_interest_type_display()}")
+        if lead.score_breakdown.get("items"):
+            signals.extend(item["description"] for item in lead.score_breakdown["items"] if item["component"] == "i")
+        signals = list(dict.fromkeys(signals))[:8]
+        score = lead.score
+        level = "high" if score >= 61 or len(signals) >= 4 else "medium" if score >= 31 or signals else "low"
+        approach = {
+            "high": "Sofort anrufen und einen Termin vorschlagen.",
+            "medium": "Persönliche E-Mail mit passendem Angebot, danach Anruf.",
+            "low": "In die Nurture-Sequenz aufnehmen.",
+        }[level]
+        action = {
+            "high": "Innerhalb von 24 Stunden telefonisch Kontakt aufnehmen.",
+            "medium": "Innerhalb von 3 Tagen eine persönliche E-Mail senden.",
+            "low": "Lead-Magnet passend zum Interesse senden.",
+        }[level]
+        return {
+            "intent_level": level,
+            "buying_signals": signals,
+            "recommended_approach": approach,
+            "qualification_score": score,
+            "next_best_action": action,
+        }
+
+
+class LlmAnalyser:
+    """Anthropic Messages API shape: ``POST {LLM_API_URL}/v1/messages``; no contact data is sent."""
+
+    name = "llm"
+
+    def is_configured(self) -> bool:
+        return bool(settings.LLM_API_URL and settings.LLM_API_KEY and settings.LLM_MODEL)
+
+    def prompt(self, lead: Lead, activities: list[str]) -> str:
+        facts = {
+            "company": lead.company_name,
+            "industry": lead.industry,
+            "role": lead.job_title,
+            "company_size": lead.company_size_band or lead.employees,
+            "interest_type": lead.interest_type,
+            "channel": lead.channel,
+            "activities": activities,
+            "form_answers": {k: v for k, v in (lead.attributes or {}).items() if not k.startswith("_")},
+        }
+        return (
+            "Analysiere diesen Lead für eine Immobilien-Vertriebsplattform. Antworte nur mit JSON mit den Schlüsseln "
+            "intent_level (low|medium|high), buying_signals (Liste), recommended_approach, "
+            "qualification_score (0-100), next_best_action.\n\n" + json.dumps(facts, ensure_ascii=False, default=str)
+        )
+
+    def analyse(self, lead: Lead, activities: list[str]) -> dict[str, Any]:
+        try:
+            response = requests.post(
+                f"{settings.LLM_API_URL}/v1/messages",
+                headers={
+                    "x-api-key": settings.LLM_API_KEY,
+                    "anthropic-version": "2023-06-01",
+                    "content-type": "application/json",
+                },
+                json={
+                    "model": settings.LLM_MODEL,
+                    "max_tokens": 1024,
+                    "messages": [{"role": "user", "content": self.prompt(lead, activities)}],
+                },
+                timeout=settings.HTTP_TIMEOUT,
+            )
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise TransientError(f"LLM unreachable: {exc.__class__.__name__}") from exc
+        if response.status_code in (429, 529) or response.status_code >= 500:
+            raise TransientError(f"LLM answered {response.status_code}")
+        if response.status_code >= 400:
+            raise ValueError(f"LLM refused the request ({response.status_code})")
+        body = response.json()
+        text = "".join(part.get("text", "") for part in body.get("content", []) if part.get("type") == "text")
+        return parse_analysis(text)
+
+
+def parse_analysis(text: str) -> dict[str, Any]:
+    """Parse and validate the analyser JSON (code fences tolerated); ValueError when unusable."""
+    cleaned = re.sub(r"^```(?:json)?\s*|\s*```$", "", text.strip())
+    data = json.loads(cleaned)
+    if not isinstance(data, dict) or any(key not in data for key in ANALYSIS_KEYS):
+        raise ValueError("analysis lacks required keys")
+    level = str(data["intent_level"]).lower()
+    if level not in ("low", "medium", "high"):
+        raise ValueError("intent_level must be low, medium or high")
+    score = int(data["qualification_score"])
+    signals = data["buying_signals"]
+    if not isinstance(signals, list):
+        raise ValueError("buying_signals must be a list")
+    return {
+        "intent_level": level,
+        "buying_signals": [str(s)[:300] for s in signals][:20],
+        "recommended_approach": str(data["recommended_approach"])[:1000],
+        "qualification_score": max(0, min(100, score)),
+        "next_best_action": str(data["next_best_action"])[:1000],
+    }
+
+
+def _store_enrichment(lead: Lead, outcome: EnrichmentOutcome) -> None:
+    """Keep one current row per provider and fill the lead's empty company fields."""
+    icp_score, icp_reasons, _matched = icp_match(lead, tenant_config(lead.tenant_id).icp)
+    row = LeadEnrichment.objects.filter(lead=lead, provider=outcome.provider).order_by("-created_at").first()
+    values = {
+        "company_data": outcome.company_data,
+        "raw_response": outcome.raw,
+        "icp_match_score": icp_score,
+        "icp_reasons": icp_reasons,
+    }
+    if row is None:
+        LeadEnrichment.objects.create(lead=lead, provider=outcome.provider, **values)
+    else:
+        LeadEnrichment.objects.filter(pk=row.pk).update(**values)
+
+
+def _fill_company_fields(lead: Lead, data: dict[str, Any]) -> list[str]:
+    changed = []
+    for name in (
+        "company_name",
+        "company_domain",
+        "industry",
+        "employees",
+        "company_size_band",
+        "revenue_band",
+        "country",
+        "company_linkedin_url",
+    ):
+        value = data.get(name)
+        if value in (None, "") or getattr(lead, name) not in (None, ""):
+            continue
+        max_length = Lead._meta.get_field(name).max_length
+        if isinstance(value, str) and max_length and len(value) > max_length:
+            continue
+        setattr(lead, name, value)
+        changed.append(name)
+    return changed
+
+
+def _link_company(lead: Lead) -> None:
+    domain = (lead.company_domain or "").lower()
+    if not domain or is_free_mail(domain):
+        return
+    company, _created = Company.objects.get_or_create(
+        tenant_id=lead.tenant_id,
+        domain=domain,
+        defaults={
+            "name": lead.company_name[:255],
+            "industry": lead.industry,
+            "size_band": lead.company_size_band,
+            "employees": lead.employees,
+            "country": lead.country,
+        },
+    )
+    Company.leads.through.objects.get_or_create(company=company, lead=lead)
+
+
+def lead_enrich(*, lead_id: Any) -> Lead | None:
+    """Run the configured providers and the analyser, store the results, and rescore on change."""
+    from leads.services.scoring import lead_rescore
+
+    lead = Lead.objects.filter(pk=lead_id, merged_into__isnull=True).first()
+    if lead is None:
+        return None
+    # Remote calls happen outside any transaction: a slow provider must not hold row locks.
+    outcomes = [OfflineProvider().enrich(lead)]
+    http = HttpCompanyProvider()
+    if http.is_configured():
+        outcome = http.enrich(lead)
+        if outcome is not None:
+            outcomes.append(outcome)
+    activities = list(LeadActivity.objects.filter(lead=lead).values_list("activity_type", flat=True)[:100])
+    llm = LlmAnalyser()
+    analysis, analyser = None, OfflineAnalyser.name
+    if llm.is_configured():
+        try:
+            analysis, analyser = llm.analyse(lead, activities), llm.name
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning("LLM analysis unusable, using offline analyser", extra={"error": str(exc)[:200]})
+    if analysis is None:
+        analysis = OfflineAnalyser().analyse(lead, activities)
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        changed = []
+        for outcome in outcomes:
+            changed += _fill_company_fields(lead, outcome.company_data)
+        if changed:
+            lead.save(update_fields=[*set(changed), "updated_at"])
+        for outcome in outcomes:
+            _store_enrichment(lead, outcome)
+        _link_company(lead)
+        values = {
+            "intent_level": analysis["intent_level"],
+            "intent_score": analysis["qualification_score"],
+            "keywords": analysis["buying_signals"],
+            "source_id": analyser,
+            "analysis": analysis,
+        }
+        current = LeadIntent.objects.filter(lead=lead, source_type="ai_analysis").order_by("-created_at").first()
+        if current is None:
+            LeadIntent.objects.create(lead=lead, source_type="ai_analysis", **values)
+        else:
+            LeadIntent.objects.filter(pk=current.pk).update(**values)
+        if changed:
+            lead = lead_rescore(lead=lead, reason="Anreicherung")
+    return lead

@@ -1,0 +1,358 @@
+"""``lead_ingest``: the one entry point every channel calls (SPEC §4).
+
+Normalize → claim identities → create or merge → verify, enrich offline, score → route. Dedup is
+race-free because identities are claimed with ``INSERT … ON CONFLICT DO NOTHING`` against the
+unique (tenant, kind, value_hash) key: of two simultaneous deliveries of the same person, one
+claims the identity and the other finds it on its retry and merges into that lead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization, User
+from compliance.services import audit_record, on_commit
+from config.exceptions import DomainError, TransientError
+from leads.models import Lead, LeadActivity, LeadEnrichment, LeadIdentity, LeadMerge, LeadVerification
+from leads.normalize import NormalizedLead, normalize_payload
+from leads.services.config import tenant_config
+from leads.services.core import record_score_change
+from leads.services.enrichment import offline_enrichment
+from leads.services.merge import Survivorship, merge_locked
+from leads.services.scoring import ScoreInput, compute_score, icp_match
+
+MAX_CLAIM_ATTEMPTS = 5
+
+
+class NoIdentityError(DomainError):
+    """A lead without email, phone or channel id cannot be deduplicated or contacted."""
+
+    code = "no_identity"
+
+
+class _IdentityRace(Exception):
+    """Another transaction claimed one of our identities between our lookup and our insert."""
+
+
+@dataclass
+class IngestResult:
+    lead: Lead
+    created: bool = False
+    merged: bool = False
+    duplicate: bool = False
+
+
+def _route(
+    *, tenant: Organization | None, partner: User | None, source: str | None
+) -> tuple[Organization, str, User | None]:
+    """A partner's own page/campaign → that partner (``meta_self``, no split); else the platform pool."""
+    if partner is not None:
+        if not partner.is_partner or partner.organization_id is None:
+            raise DomainError(_("Leads can only be routed to a sales partner."), code="invalid_partner")
+        return tenant or partner.organization, source or Lead.Source.META_SELF, partner
+    return tenant or Organization.platform(), source or Lead.Source.ZONE1_POOL, None
+
+
+def _claim_identities(tenant_id, lead_id, identities: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Insert identities for a lead; return the ones this statement actually claimed."""
+    if not identities:
+        return set()
+    now = timezone.now()
+    table = LeadIdentity._meta.db_table
+    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(identities))
+    params: list[Any] = []
+    for kind, value_hash in identities:
+        params += [tenant_id, str(kind), value_hash, lead_id, now]
+    sql = (
+        f"INSERT INTO {table} (tenant_id, kind, value_hash, lead_id, created_at) VALUES {rows} "  # noqa: S608 - table name is ours
+        "ON CONFLICT (tenant_id, kind, value_hash) DO NOTHING RETURNING kind, value_hash"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(kind, value_hash) for kind, value_hash in cursor.fetchall()}
+
+
+def _existing(tenant_id, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    condition = Q()
+    for kind, value_hash in identities:
+        condition |= Q(kind=kind, value_hash=value_hash)
+    rows = LeadIdentity.objects.filter(condition, tenant_id=tenant_id).values_list("kind", "value_hash", "lead_id")
+    return {(kind, value_hash): lead_id for kind, value_hash, lead_id in rows}
+
+
+def _verification_row(lead: Lead, norm: NormalizedLead) -> LeadVerification | None:
+    v = norm.verification
+    if not v.checked:
+        return None
+    return LeadVerification(
+        lead=lead,
+        email_valid=v.email_valid,
+        email_reason=v.email_reason,
+        email_domain=v.email_domain,
+        email_disposable=v.email_disposable,
+        email_free=v.email_free,
+        phone_valid=v.phone_valid,
+        phone_type=v.phone_type,
+        phone_region=v.phone_region,
+        method="offline",
+    )
+
+
+def _journal_payload(norm: NormalizedLead) -> dict[str, Any]:
+    fields = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in norm.fields.items()}
+    return {"fields": fields, "attributes": norm.attributes}
+
+
+def _apply_enrichment(lead: Lead, company_data: dict[str, Any]) -> None:
+    for name in ("company_name", "company_domain", "country"):
+        value = company_data.get(name)
+        if value and not getattr(lead, name):
+            setattr(lead, name, value)
+
+
+def _create(
+    *,
+    norm: NormalizedLead,
+    tenant: Organization,
+    channel: str,
+    source: str,
+    partner: User | None,
+    actor: User | None,
+    activity: str | None,
+    occurred_at: dt.datetime,
+) -> Lead:
+    config = tenant_config(tenant.pk)
+    lead = Lead(
+        tenant=tenant,
+        channel=channel,
+        source=source,
+        assigned_partner=partner,
+        attributes=norm.attributes,
+        last_activity_at=occurred_at if activity else None,
+        **norm.fields,
+    )
+    if norm.opted_out:
+        lead.opted_out_at, lead.consent_marketing = occurred_at, False
+    enrichment = offline_enrichment(lead, verification=norm.verification)
+    _apply_enrichment(lead, enrichment.company_data)
+    icp_score, icp_reasons, _matched = icp_match(lead, config.icp)
+    result = compute_score(
+        ScoreInput(
+            lead=lead,
+            email_valid=bool(norm.verification.email_valid),
+            email_disposable=norm.verification.email_disposable,
+            phone_valid=bool(norm.verification.phone_valid),
+            activity_counts={activity: 1} if activity else {},
+        ),
+        config,
+    )
+    lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
+    lead.stage = Lead.Stage.for_score(result.total)
+    lead.score_breakdown = result.breakdown
+    lead.save(force_insert=True)
+    claimed = _claim_identities(tenant.pk, lead.pk, norm.identities)
+    if len(claimed) != len(norm.identities):
+        raise _IdentityRace
+    verification = _verification_row(lead, norm)
+    if verification is not None:
+        verification.save()
+    LeadEnrichment.objects.create(
+        lead=lead,
+        provider=enrichment.provider,
+        company_data=enrichment.company_data,
+        icp_match_score=icp_score,
+        icp_reasons=icp_reasons,
+        raw_response=enrichment.raw,
+    )
+    if activity:
+        LeadActivity.objects.create(
+            lead=lead, activity_type=activity, channel=channel, occurred_at=occurred_at, actor=_user(actor)
+        )
+    audit_record(
+        event_type="lead.created",
+        actor=actor,
+        obj=lead,
+        tenant=tenant,
+        payload={"channel": channel, "source": source, "public_id": lead.public_id, "is_test": lead.is_test},
+    )
+    record_score_change(lead=lead, old_score=0, old_stage=Lead.Stage.COLD, reason=_creation_reason(result.breakdown))
+    return lead
+
+
+def _creation_reason(breakdown: dict[str, Any]) -> str:
+    parts = [f"{item['description']} ({item['points']:+d})" for item in breakdown.get("items", [])]
+    return ("Neuer Lead: " + "; ".join(parts))[:500] if parts else "Neuer Lead"
+
+
+def _user(actor: Any) -> User | None:
+    return actor if getattr(actor, "pk", None) is not None and isinstance(actor, User) else None
+
+
+def _merge_into(
+    *,
+    norm: NormalizedLead,
+    lead_ids: set[Any],
+    channel: str,
+    actor: User | None,
+    activity: str | None,
+    occurred_at: dt.datetime,
+) -> Lead:
+    """Merge a delivery into the oldest live lead it matches (bridging any other matched leads)."""
+    leads = list(Lead.objects.select_for_update().filter(pk__in=lead_ids).order_by("pk"))
+    # Identities always point at live leads (merges move them), but be safe against old rows.
+    live = {lead.pk: lead for lead in leads if lead.merged_into_id is None}
+    if not live:
+        raise _IdentityRace
+    ordered = sorted(live.values(), key=lambda x: (x.created_at, str(x.pk)))
+    survivor = ordered[0]
+    for other in ordered[1:]:
+        merge_locked(survivor=survivor, other=other, kind=LeadMerge.Kind.INGEST, actor=actor, channel=channel)
+    survivorship = Survivorship(survivor, channel=channel)
+    survivorship.fill(norm.fields)
+    survivorship.merge_attributes(norm.attributes)
+    survivorship.consent(
+        consent_marketing=norm.fields.get("consent_marketing"),
+        consent_at=norm.fields.get("consent_at"),
+        opted_out_at=occurred_at if norm.opted_out else None,
+    )
+    survivorship.real_data(norm.is_test)
+    survivorship.save()
+    claimed = _claim_identities(survivor.tenant_id, survivor.pk, norm.identities)
+    owners = _existing(survivor.tenant_id, norm.identities)
+    if set(owners.values()) != {survivor.pk}:
+        # A concurrent delivery claimed one of our identities for another lead: retry and bridge.
+        raise _IdentityRace
+    moved: dict[str, list[Any]] = {}
+    verification = _verification_row(survivor, norm)
+    if verification is not None and any(kind in ("email", "phone") for kind, _hash in claimed):
+        verification.save()
+        moved[LeadVerification._meta.label_lower] = [verification.pk]
+    if activity:
+        entry_activity = LeadActivity.objects.create(
+            lead=survivor, activity_type=activity, channel=channel, occurred_at=occurred_at, actor=_user(actor)
+        )
+        moved[LeadActivity._meta.label_lower] = [entry_activity.pk]
+        Lead.objects.filter(pk=survivor.pk).filter(
+            Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=occurred_at)
+        ).update(last_activity_at=occurred_at, decay_level=0)
+    claimed_ids = list(
+        LeadIdentity.objects.filter(_identity_q(claimed), tenant_id=survivor.tenant_id, lead=survivor).values_list(
+            "pk", flat=True
+        )
+    )
+    if claimed_ids:
+        moved[LeadIdentity._meta.label_lower] = claimed_ids
+    if survivorship.fields or claimed_ids:
+        entry = LeadMerge.objects.create(
+            survivor=survivor,
+            merged_lead=None,
+            kind=LeadMerge.Kind.INGEST,
+            channel=channel,
+            changes=survivorship.journal(payload=_journal_payload(norm)),
+            moved_rows=moved,
+            identities=claimed_ids,
+            actor=_user(actor),
+        )
+        audit_record(
+            event_type="lead.merged",
+            actor=actor,
+            obj=survivor,
+            payload={"merge_id": entry.pk, "kind": "ingest", "channel": channel, "fields": sorted(survivorship.fields)},
+        )
+    return survivor
+
+
+def _identity_q(identities: set[tuple[str, str]]) -> Q:
+    condition = Q(pk__in=[])
+    for kind, value_hash in identities:
+        condition |= Q(kind=kind, value_hash=value_hash)
+    return condition
+
+
+def lead_ingest(
+    *,
+    payload: dict[str, Any],
+    channel: str,
+    source: str | None = None,
+    tenant: Organization | None = None,
+    partner: User | None = None,
+    idempotency_key: str = "",
+    actor: User | None = None,
+    activity: str | None = "form_submitted",
+) -> IngestResult:
+    """Capture one lead from any channel: create it, or merge it into the person it already is.
+
+    Raises ``NoIdentityError`` when the payload has no email, phone or channel id: the calling
+    channel records that failure with its reason, nothing is dropped silently.
+    """
+    if channel not in Lead.Channel.values:
+        raise DomainError(_("Unknown channel '%(value)s'.") % {"value": channel}, code="invalid_channel")
+    if source is not None and source not in Lead.Source.values:
+        raise DomainError(_("Unknown source '%(value)s'.") % {"value": source}, code="invalid_source")
+    if not isinstance(payload, dict):
+        raise DomainError(_("The lead data must be an object."), code="invalid_payload")
+    tenant, source, partner = _route(tenant=tenant, partner=partner, source=source)
+    norm = normalize_payload(payload, channel=channel, idempotency_key=idempotency_key)
+    if not norm.identities:
+        raise NoIdentityError(
+            _("The lead has no valid email address, phone number or channel id."),
+            fields={"_invalid": norm.attributes.get("_invalid", {})},
+        )
+    occurred_at = norm.captured_at or timezone.now()
+    for _attempt in range(MAX_CLAIM_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                result = _ingest_once(
+                    norm=norm,
+                    tenant=tenant,
+                    channel=channel,
+                    source=source,
+                    partner=partner,
+                    actor=actor,
+                    activity=activity,
+                    occurred_at=occurred_at,
+                )
+        except _IdentityRace:
+            continue
+        if not result.duplicate:
+            _after_commit(result)
+        return result
+    raise TransientError("identity claims kept conflicting; retry the delivery")
+
+
+def _ingest_once(**kwargs: Any) -> IngestResult:
+    norm: NormalizedLead = kwargs["norm"]
+    tenant: Organization = kwargs["tenant"]
+    existing = _existing(tenant.pk, norm.identities)
+    if norm.idempotency_identity is not None and norm.idempotency_identity in existing:
+        lead = Lead.objects.get(pk=existing[norm.idempotency_identity])
+        while lead.merged_into_id is not None:
+            lead = Lead.objects.get(pk=lead.merged_into_id)
+        return IngestResult(lead=lead, duplicate=True)
+    if not existing:
+        return IngestResult(lead=_create(**kwargs), created=True)
+    kwargs.pop("tenant"), kwargs.pop("source"), kwargs.pop("partner")
+    lead = _merge_into(lead_ids=set(existing.values()), **kwargs)
+    return IngestResult(lead=lead, merged=True)
+
+
+def _after_commit(result: IngestResult) -> None:
+    """Queue the steps that may call out: remote enrichment/analysis, rescoring, auto-assignment."""
+    from leads.tasks import lead_auto_assign_task, lead_enrich_task, lead_rescore_task
+
+    lead = result.lead
+    if result.merged:
+        on_commit(lead_rescore_task.delay, str(lead.pk))
+    if settings.ENRICHMENT_API_URL or settings.LLM_API_URL or result.created:
+        on_commit(lead_enrich_task.delay, str(lead.pk))
+    auto_assign = result.created and not lead.is_test and lead.assigned_partner_id is None
+    if auto_assign and tenant_config(lead.tenant_id).auto_assign_enabled:
+        on_commit(lead_auto_assign_task.delay, str(lead.pk))
