@@ -180,7 +180,7 @@ def compute_score(data: ScoreInput, config: TenantConfig) -> ScoreResult:
     counts: dict[str, int] = dict.fromkeys(profile_signals(data, config.icp) + intent_signals(data), 1)
     for code, n in data.activity_counts.items():
         if code not in DECAY_CODES and n > 0:
-            counts[code] = counts.get(code, 0) + min(n, MAX_COUNT_PER_ACTIVITY)
+            counts[code] = counts.get(code, 0) + n
     decay_level = data.lead.decay_level or 0
     for level, code in enumerate(DECAY_CODES, start=1):
         if decay_level >= level:

@@ -1,0 +1,170 @@
+"""Undoable merges: survivorship, moved rows, the journal, and exact undo."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from compliance.models import AuditEvent, ConsentRecord
+from compliance.services import consent_grant
+from config.exceptions import ConflictError, DomainError
+from leads.models import Company, Lead, LeadActivity, LeadIdentity, LeadMerge
+from leads.services import lead_ingest, lead_merge, lead_opt_out, lead_unmerge
+from tests.accounts.factories import PartnerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _lead(payload, channel="website", **kwargs):
+    return lead_ingest(payload=payload, channel=channel, **kwargs).lead
+
+
+def _snapshot(lead: Lead) -> dict:
+    lead = Lead.objects.get(pk=lead.pk)
+    return {
+        "fields": {f: getattr(lead, f) for f in ("email", "phone", "first_name", "last_name", "city", "attributes")},
+        "consent": (lead.consent_marketing, lead.opted_out_at),
+        "merged_into": lead.merged_into_id,
+        "activities": sorted(LeadActivity.objects.filter(lead=lead).values_list("pk", flat=True)),
+        "identities": sorted(LeadIdentity.objects.filter(lead=lead).values_list("pk", flat=True)),
+        "companies": sorted(Company.leads.through.objects.filter(lead=lead).values_list("company_id", flat=True)),
+        "consents": sorted(ConsentRecord.objects.filter(subject_lead=lead).values_list("pk", flat=True)),
+    }
+
+
+def test_manual_merge_and_unmerge_round_trip(platform_org, admin_user):
+    # given: two records of the same person with their own rows
+    survivor = _lead({"email": "eva@kanzlei-klein.de", "first_name": "Eva", "attributes": {"budget": "200k"}})
+    other = _lead({"phone": "+49 89 1234567", "last_name": "Klein", "city": "München", "attributes": {"budget": "300k"}})
+    consent_grant(code="MARKETING_EMAIL", version="v1", actor=None, lead=other, text="Ja")
+    company = Company.objects.create(tenant=platform_org, domain="kanzlei-klein.de")
+    company.leads.add(other)
+    before = {"survivor": _snapshot(survivor), "other": _snapshot(other)}
+
+    # when
+    lead_merge(survivor=survivor, others=[other], actor=admin_user)
+
+    # then: data filled, rows moved, other hidden, journal written
+    merged = Lead.objects.get(pk=survivor.pk)
+    assert (merged.first_name, merged.last_name, merged.city, merged.phone) == ("Eva", "Klein", "München", "+49891234567")
+    assert merged.attributes["budget"] == "200k"
+    assert LeadActivity.objects.filter(lead=merged).count() == 2
+    assert LeadIdentity.objects.filter(lead=merged).count() == 2
+    assert ConsentRecord.objects.filter(subject_lead=merged).count() == 1
+    assert list(company.leads.all()) == [merged]
+    assert Lead.objects.get(pk=other.pk).merged_into_id == survivor.pk
+    entry = LeadMerge.objects.get(merged_lead=other)
+    assert entry.kind == "manual" and entry.actor == admin_user
+    assert {"field": "attributes.budget", "value": "300k"}.items() <= entry.change_data["alternatives"][0].items()
+    assert AuditEvent.objects.filter(event_type="lead.merged", object_id=str(survivor.pk)).count() == 1
+
+    # when: undo
+    revived = lead_unmerge(merge=entry, actor=admin_user)
+
+    # then: both records are exactly as before
+    assert revived.pk == other.pk
+    assert _snapshot(survivor) == before["survivor"]
+    assert _snapshot(other) == before["other"]
+    entry.refresh_from_db()
+    assert entry.undone_at is not None and entry.undone_by == admin_user
+    with pytest.raises(ConflictError):
+        lead_unmerge(merge=entry, actor=admin_user)
+
+
+def test_unmerge_keeps_edits_made_after_the_merge(platform_org, admin_user):
+    survivor = _lead({"email": "a@x.de"})
+    other = _lead({"phone": "+4930111222", "city": "Berlin"})
+    lead_merge(survivor=survivor, others=[other], actor=admin_user)
+    Lead.objects.filter(pk=survivor.pk).update(city="Potsdam")
+
+    lead_unmerge(merge=LeadMerge.objects.get(merged_lead=other), actor=admin_user)
+
+    assert Lead.objects.get(pk=survivor.pk).city == "Potsdam"
+    event = AuditEvent.objects.get(event_type="lead.unmerged")
+    assert event.payload["conflicts"] == ["city"]
+
+
+def test_undo_of_a_merged_delivery_splits_it_off_as_its_own_lead(platform_org, admin_user):
+    # given: a second person shares the first one's email (a family address)
+    first = _lead({"email": "familie@example.de", "first_name": "Jan"})
+    lead_ingest(
+        payload={"email": "familie@example.de", "phone": "+49 171 2223334", "last_name": "Roth"},
+        channel="facebook",
+        idempotency_key="fb-77",
+    )
+    entry = LeadMerge.objects.get(survivor=first, merged_lead__isnull=True)
+
+    # when
+    split = lead_unmerge(merge=entry, actor=admin_user)
+
+    # then: the delivery is its own lead again with its phone, channel id and activity
+    survivor = Lead.objects.get(pk=first.pk)
+    assert (survivor.phone, survivor.last_name) == ("", "")
+    split = Lead.objects.get(pk=split.pk)
+    assert (split.phone, split.last_name, split.channel) == ("+491712223334", "Roth", "facebook")
+    assert set(LeadIdentity.objects.filter(lead=split).values_list("kind", flat=True)) == {"phone", "facebook_lead_id"}
+    assert LeadActivity.objects.filter(lead=split).count() == 1
+    assert LeadIdentity.objects.filter(lead=survivor).get().kind == "email"
+    assert LeadMerge.objects.get(pk=entry.pk).split_lead_id == split.pk
+    # and a later delivery with that phone goes to the split-off lead
+    assert lead_ingest(payload={"phone": "01712223334"}, channel="website").lead.pk == split.pk
+
+
+def test_opt_out_survives_every_merge(platform_org, admin_user):
+    opted_out = _lead({"email": "stop@example.de", "consent_marketing": True})
+    lead_opt_out(lead=opted_out, actor=None, reason="E-Mail: bitte nicht mehr kontaktieren")
+    older = _lead({"phone": "+4940123123", "consent_marketing": True})
+    Lead.objects.filter(pk=older.pk).update(created_at=timezone.now() - timezone.timedelta(days=3))
+
+    # a delivery with consent that matches the opted-out lead does not bring consent back
+    again = lead_ingest(payload={"email": "stop@example.de", "consent_marketing": True}, channel="website").lead
+    assert again.pk == opted_out.pk
+    assert Lead.objects.get(pk=opted_out.pk).consent_marketing is False
+
+    lead_merge(survivor=Lead.objects.get(pk=older.pk), others=[opted_out], actor=admin_user)
+
+    survivor = Lead.objects.get(pk=older.pk)
+    assert survivor.opted_out_at is not None
+    assert survivor.consent_marketing is False
+
+
+def test_consent_from_a_new_form_is_taken_when_nobody_opted_out(platform_org):
+    lead = _lead({"email": "yes@example.de"})
+    lead_ingest(payload={"email": "yes@example.de", "consent_marketing": "ja"}, channel="website")
+    lead = Lead.objects.get(pk=lead.pk)
+    assert lead.consent_marketing and lead.consent_at is not None
+
+
+def test_real_data_turns_a_test_lead_real_but_not_back(platform_org):
+    lead = _lead({"email": "test@meta.com"}, channel="facebook", idempotency_key="t1")
+    assert Lead.objects.get(pk=lead.pk).is_test
+    lead_ingest(payload={"email": "test@meta.com", "full_name": "Echte Person"}, channel="website")
+    assert Lead.objects.get(pk=lead.pk).is_test is True  # test@meta.com is still a test address
+
+
+def test_merge_refuses_other_tenants_merged_leads_and_nothing(platform_org, admin_user):
+    pool = _lead({"email": "p@x.de"})
+    own = _lead({"email": "o@x.de"}, channel="facebook", partner=PartnerFactory())
+    with pytest.raises(DomainError):
+        lead_merge(survivor=pool, others=[own], actor=admin_user)
+    with pytest.raises(DomainError):
+        lead_merge(survivor=pool, others=[pool], actor=admin_user)
+    other = _lead({"email": "q@x.de"})
+    lead_merge(survivor=pool, others=[other], actor=admin_user)
+    with pytest.raises(ConflictError):
+        lead_merge(survivor=_lead({"email": "r@x.de"}), others=[other], actor=admin_user)
+
+
+def test_merge_keeps_one_open_offer(platform_org, admin_user):
+    from leads.services.offers import offer_create
+
+    a, b = _lead({"email": "a@o.de"}), _lead({"email": "b@o.de"})
+    p1, p2 = PartnerFactory(), PartnerFactory()
+    offer_create(lead=a, partner=p1, actor=admin_user)
+    offer_b = offer_create(lead=b, partner=p2, actor=admin_user)
+
+    lead_merge(survivor=a, others=[b], actor=admin_user)
+
+    offer_b.refresh_from_db()
+    assert offer_b.status == "revoked" and offer_b.lead_id == a.pk
+    assert a.offers.filter(status="offered").count() == 1
