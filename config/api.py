@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import re_path
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -22,6 +23,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from config.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
+
+
+def api_path(route: str, view, name: str):
+    """Route an API path with and without its trailing slash (SPEC §9)."""
+    route = route.strip("/")
+    return re_path(rf"^api/{route}/?$", view, name=name)
 
 
 def error_body(code: str, message: str, fields: Any = None) -> dict[str, Any]:

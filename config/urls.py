@@ -1,19 +1,12 @@
 """Root URL configuration."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from config.api import healthz
-
-
-def api_path(route: str, view, name: str):
-    """Route an API path with and without its trailing slash (SPEC §9)."""
-    route = route.strip("/")
-    return re_path(rf"^api/{route}/?$", view, name=name)
-
+from config.api import api_path, healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

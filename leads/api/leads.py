@@ -2,4 +2,212 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+import datetime as dt
+
+from django.urls import re_path
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.permissions import IsPartner, IsStaffRole, require_scope
+from leads.models import Lead
+from leads.selectors import lead_get_for
+from leads.services import lead_ingest, lead_merge, lead_track_activity
+
+UUID_OR_PUBLIC_ID = r"(?P<lead_id>[0-9a-fA-F-]{36}|SOT-LEAD-[A-Z2-7]{8})"
+
+
+class LeadOutputSerializer(serializers.ModelSerializer):
+    """The lead as every API shows it (SPEC §9), with the score explained."""
+
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    assigned_partner = serializers.PrimaryKeyRelatedField(read_only=True)
+    score_breakdown = serializers.JSONField()
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "public_id",
+            "channel",
+            "source",
+            "status",
+            "stage",
+            "score",
+            "p_score",
+            "i_score",
+            "e_score",
+            "score_breakdown",
+            "email",
+            "phone",
+            "first_name",
+            "last_name",
+            "company_name",
+            "job_title",
+            "interest_type",
+            "postcode",
+            "city",
+            "assigned_partner",
+            "is_test",
+            "consent_marketing",
+            "opted_out_at",
+            "last_activity_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CanCreateLead(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return IsStaffRole().has_permission(request, view) or IsPartner().has_permission(request, view)
+
+
+class LeadCreateApi(APIView):
+    """API-505: a partner records an own lead (theirs, no split); staff add a lead to the pool."""
+
+    permission_classes = [CanCreateLead]
+
+    class InputSerializer(serializers.Serializer):
+        channel = serializers.ChoiceField(choices=Lead.Channel.choices, default=Lead.Channel.MANUAL)
+        email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+        phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+        full_name = serializers.CharField(required=False, allow_blank=True, max_length=300)
+        first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+        last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+        company_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+        job_title = serializers.CharField(required=False, allow_blank=True, max_length=255)
+        interest_type = serializers.CharField(required=False, allow_blank=True, max_length=40)
+        postcode = serializers.CharField(required=False, allow_blank=True, max_length=16)
+        city = serializers.CharField(required=False, allow_blank=True, max_length=120)
+        region = serializers.CharField(required=False, allow_blank=True, max_length=120)
+        country = serializers.CharField(required=False, allow_blank=True, max_length=2)
+        consent_marketing = serializers.BooleanField(required=False)
+        attributes = serializers.DictField(required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        created = serializers.BooleanField()
+        merged = serializers.BooleanField()
+        lead = LeadOutputSerializer()
+
+    @extend_schema(
+        operation_id="API-505_lead_create",
+        summary="API-505 Create a manual lead",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 200: OutputSerializer},
+        tags=["leads"],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        channel = data.pop("channel")
+        user: User = request.user
+        result = lead_ingest(
+            payload=data,
+            channel=channel,
+            source=Lead.Source.MANUAL,
+            partner=user if user.is_partner else None,
+            actor=user,
+            activity=None,
+        )
+        body = self.OutputSerializer(
+            {"created": result.created, "merged": result.merged or result.duplicate, "lead": result.lead}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class CanTrackActivity(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return (
+            IsStaffRole().has_permission(request, view)
+            or IsPartner().has_permission(request, view)
+            or require_scope("activities")().has_permission(request, view)
+        )
+
+
+class LeadActivityCreateApi(APIView):
+    """API-506: website tracking or a user records an activity; the lead is rescored at once."""
+
+    permission_classes = [CanTrackActivity]
+
+    class InputSerializer(serializers.Serializer):
+        type = serializers.RegexField(r"^[a-z0-9][a-z0-9_]{1,63}$", max_length=64)
+        channel = serializers.CharField(required=False, allow_blank=True, max_length=20, default="")
+        detail = serializers.DictField(required=False, default=dict)
+        occurred_at = serializers.DateTimeField(required=False)
+
+        def validate_occurred_at(self, value: dt.datetime) -> dt.datetime:
+            if value > timezone.now() + dt.timedelta(minutes=5):
+                raise serializers.ValidationError(_("An activity cannot lie in the future."))
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        activity_id = serializers.IntegerField()
+        score_delta = serializers.IntegerField()
+        lead = LeadOutputSerializer()
+
+    @extend_schema(
+        operation_id="API-506_lead_activity_create",
+        summary="API-506 Track an activity and rescore",
+        request=InputSerializer,
+        responses={201: OutputSerializer, 404: OpenApiResponse(description="Unknown or foreign lead")},
+        tags=["leads"],
+    )
+    def post(self, request, lead_id: str):
+        lead = lead_get_for(request.user, lead_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        activity, lead = lead_track_activity(
+            lead=lead,
+            activity_type=data["type"],
+            actor=request.user,
+            channel=data.get("channel", ""),
+            detail=data.get("detail") or {},
+            occurred_at=data.get("occurred_at"),
+        )
+        body = self.OutputSerializer(
+            {"activity_id": activity.pk, "score_delta": activity.score_delta, "lead": lead}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class LeadMergeApi(APIView):
+    """API-507: platform staff merge other leads into this one (undo stays possible in the admin)."""
+
+    permission_classes = [IsStaffRole]
+
+    class InputSerializer(serializers.Serializer):
+        leads = serializers.ListField(child=serializers.CharField(max_length=40), min_length=1, max_length=50)
+
+    @extend_schema(
+        operation_id="API-507_lead_merge",
+        summary="API-507 Merge leads into this lead",
+        request=InputSerializer,
+        responses={200: LeadOutputSerializer},
+        tags=["leads"],
+    )
+    def post(self, request, lead_id: str):
+        survivor = lead_get_for(request.user, lead_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        others = [lead_get_for(request.user, ref) for ref in serializer.validated_data["leads"]]
+        lead = lead_merge(survivor=survivor, others=others, actor=request.user)
+        return Response(LeadOutputSerializer(Lead.objects.get(pk=lead.pk)).data)
+
+
+# Mounted under /api/; every path works with and without its trailing slash (SPEC §9).
+urlpatterns = [
+    re_path(r"^leads/?$", LeadCreateApi.as_view(), name="api-lead-create"),
+    re_path(rf"^leads/{UUID_OR_PUBLIC_ID}/activities/?$", LeadActivityCreateApi.as_view(), name="api-lead-activities"),
+    re_path(rf"^leads/{UUID_OR_PUBLIC_ID}/merge/?$", LeadMergeApi.as_view(), name="api-lead-merge"),
+]
