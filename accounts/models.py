@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.cache import cache
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -11,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.exceptions import DomainError
+
+PLATFORM_CACHE_KEY = "accounts:platform-organization"
 
 
 class Organization(models.Model):
@@ -52,8 +57,15 @@ class Organization(models.Model):
 
     @classmethod
     def platform(cls) -> Organization:
-        """Return the platform organization (created by migration 0002)."""
-        return cls.objects.get(is_platform=True)
+        """Return the platform organization (created by migration 0002), cached: every pool lead needs it."""
+        org = None
+        with contextlib.suppress(Exception):  # a cache outage falls back to the database
+            org = cache.get(PLATFORM_CACHE_KEY)
+        if org is None:
+            org = cls.objects.get(is_platform=True)
+            with contextlib.suppress(Exception):
+                cache.set(PLATFORM_CACHE_KEY, org, 300)
+        return org
 
 
 class UserManager(BaseUserManager["User"]):

@@ -65,6 +65,21 @@ def audit_record(
     ``actor`` is a user, an API-key principal or None for the system. Keep ``payload`` free of
     raw PII: ids, codes and field names only.
     """
+    event = audit_event_build(event_type=event_type, actor=actor, obj=obj, tenant=tenant, payload=payload, ip=ip)
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event_build(
+    *,
+    event_type: str,
+    actor: Any | None,
+    obj: models.Model | None = None,
+    tenant: Any | None = None,
+    payload: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """An unsaved audit event, for callers that insert it together with other rows."""
     object_type, object_id = _object_ref(obj)
     actor_user = actor if getattr(actor, "pk", None) is not None and hasattr(actor, "_meta") else None
     if actor is None:
@@ -74,7 +89,7 @@ def audit_record(
     else:
         label = str(actor)
     request_id = request_id_var.get()
-    return AuditEvent.objects.create(
+    return AuditEvent(
         event_type=event_type,
         actor=actor_user,
         actor_label=label[:254],

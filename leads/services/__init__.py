@@ -19,6 +19,15 @@ from leads.services.core import (
 from leads.services.enrichment import lead_enrich
 from leads.services.ingest import IngestResult, NoIdentityError, lead_ingest
 from leads.services.merge import lead_merge, lead_unmerge
+from leads.services.offers import (
+    lead_pool_reject,
+    offer_accept,
+    offer_create,
+    offer_expire,
+    offer_expire_due,
+    offer_reject,
+    offer_revoke,
+)
 from leads.services.scoring import lead_rescore
 
 #: SPEC §4 names the entry point ``ingest_lead``; the service naming rule says ``lead_ingest``.
@@ -39,10 +48,17 @@ __all__ = [
     "lead_intent_add",
     "lead_merge",
     "lead_opt_out",
+    "lead_pool_reject",
     "lead_rescore",
     "lead_score_set",
     "lead_status_transition",
     "lead_track_activity",
     "lead_unmerge",
+    "offer_accept",
+    "offer_create",
+    "offer_expire",
+    "offer_expire_due",
+    "offer_reject",
+    "offer_revoke",
     "weighted_score",
 ]

@@ -109,11 +109,11 @@ def weighted_score(p: int, i: int, e: int, weights: dict[str, Decimal] | None = 
     return max(0, min(100, int(total.quantize(Decimal("1"), rounding=ROUND_HALF_UP))))
 
 
-def record_score_change(*, lead: Lead, old_score: int, old_stage: str, reason: str) -> LeadScoreHistory | None:
-    """Write the history row for a score move and raise a hot-lead alert on a crossing into burning."""
+def score_history_build(*, lead: Lead, old_score: int, old_stage: str, reason: str) -> LeadScoreHistory | None:
+    """The (unsaved) history row for a score move, or None when nothing moved."""
     if lead.score == old_score and lead.stage == old_stage:
         return None
-    history = LeadScoreHistory.objects.create(
+    return LeadScoreHistory(
         lead=lead,
         old_score=old_score,
         new_score=lead.score,
@@ -123,7 +123,21 @@ def record_score_change(*, lead: Lead, old_score: int, old_stage: str, reason: s
         reason=reason[:500],
         breakdown=lead.score_breakdown,
     )
-    if lead.stage == Lead.Stage.BURNING and old_stage != Lead.Stage.BURNING and not lead.is_test:
+
+
+def burning_crossed(history: LeadScoreHistory | None, lead: Lead) -> bool:
+    return bool(history and history.new_stage == Lead.Stage.BURNING and history.old_stage != Lead.Stage.BURNING) and (
+        not lead.is_test
+    )
+
+
+def record_score_change(*, lead: Lead, old_score: int, old_stage: str, reason: str) -> LeadScoreHistory | None:
+    """Write the history row for a score move and raise a hot-lead alert on a crossing into burning."""
+    history = score_history_build(lead=lead, old_score=old_score, old_stage=old_stage, reason=reason)
+    if history is None:
+        return None
+    history.save()
+    if burning_crossed(history, lead):
         # One alert per crossing: the alert is tied 1:1 to the history row of the crossing.
         from leads.services.alerts import burning_alert_create
 

@@ -187,6 +187,10 @@ def offline_enrichment(lead: Lead, *, verification: Verification | None = None) 
     return OfflineProvider().enrich(lead, verification=verification)
 
 
+def remote_enrichment_configured() -> bool:
+    return HttpCompanyProvider().is_configured() or LlmAnalyser().is_configured()
+
+
 # --- AI analysis ------------------------------------------------------------------------------
 
 HIGH_INTENT = {
@@ -309,6 +313,20 @@ def parse_analysis(text: str) -> dict[str, Any]:
         "qualification_score": max(0, min(100, score)),
         "next_best_action": str(data["next_best_action"])[:1000],
     }
+
+
+def offline_analysis(lead: Lead, activities: list[str]) -> LeadIntent:
+    """The offline analyser's insight as an (unsaved) ``LeadIntent`` row."""
+    analysis = OfflineAnalyser().analyse(lead, activities)
+    return LeadIntent(
+        lead=lead,
+        source_type="ai_analysis",
+        source_id=OfflineAnalyser.name,
+        intent_level=analysis["intent_level"],
+        intent_score=analysis["qualification_score"],
+        keywords=analysis["buying_signals"],
+        analysis=analysis,
+    )
 
 
 def _store_enrichment(lead: Lead, outcome: EnrichmentOutcome) -> None:

@@ -12,22 +12,43 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
-from compliance.services import audit_record, on_commit
+from compliance.services import audit_event_build, on_commit
 from config.exceptions import DomainError, TransientError
-from leads.models import Lead, LeadActivity, LeadEnrichment, LeadIdentity, LeadMerge, LeadVerification
-from leads.normalize import NormalizedLead, normalize_payload
+from leads.bulk import insert_sql, mark_saved, run_chain
+from leads.models import (
+    Company,
+    Lead,
+    LeadActivity,
+    LeadEnrichment,
+    LeadIdentity,
+    LeadMerge,
+    LeadScoreHistory,
+    LeadVerification,
+)
+from leads.normalize import NormalizedLead, is_free_mail, normalize_payload
+from leads.services.alerts import burning_alert_create
 from leads.services.config import tenant_config
-from leads.services.core import record_score_change
-from leads.services.enrichment import offline_enrichment
+from leads.services.core import burning_crossed, score_history_build
+from leads.services.enrichment import (
+    offline_analysis,
+    offline_enrichment,
+    remote_enrichment_configured,
+)
 from leads.services.merge import Survivorship, merge_locked
-from leads.services.scoring import ScoreInput, compute_score, icp_match
+from leads.services.scoring import (
+    SCORE_FIELDS,
+    ScoreInput,
+    compute_score,
+    icp_match,
+    score_apply,
+    score_input_for,
+)
 
 MAX_CLAIM_ATTEMPTS = 5
 
@@ -61,10 +82,17 @@ def _route(
     return tenant or Organization.platform(), source or Lead.Source.ZONE1_POOL, None
 
 
-def _claim_identities(tenant_id, lead_id, identities: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Insert identities for a lead; return the ones this statement actually claimed."""
+def _claim_identities(tenant_id, lead_id, identities: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Insert identities for a lead; return the ones this statement claimed, with their row ids."""
     if not identities:
-        return set()
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(*_claim_sql(tenant_id, lead_id, identities))
+        return {(kind, value_hash): pk for kind, value_hash, pk in cursor.fetchall()}
+
+
+def _claim_sql(tenant_id, lead_id, identities: list[tuple[str, str]]) -> tuple[str, list[Any]]:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING`` for identities: the unique key decides who wins."""
     now = timezone.now()
     table = LeadIdentity._meta.db_table
     rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(identities))
@@ -73,19 +101,24 @@ def _claim_identities(tenant_id, lead_id, identities: list[tuple[str, str]]) -> 
         params += [tenant_id, str(kind), value_hash, lead_id, now]
     sql = (
         f"INSERT INTO {table} (tenant_id, kind, value_hash, lead_id, created_at) VALUES {rows} "  # noqa: S608 - table name is ours
-        "ON CONFLICT (tenant_id, kind, value_hash) DO NOTHING RETURNING kind, value_hash"
+        "ON CONFLICT (tenant_id, kind, value_hash) DO NOTHING RETURNING kind, value_hash, id"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {(kind, value_hash) for kind, value_hash in cursor.fetchall()}
+    return sql, params
 
 
 def _existing(tenant_id, identities: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    condition = Q()
+    """Which of these identities are claimed already, and by which lead (one indexed query)."""
+    pairs = ", ".join(["(%s, %s)"] * len(identities))
+    sql = (
+        f"SELECT kind, value_hash, lead_id FROM {LeadIdentity._meta.db_table} "  # noqa: S608 - table name is ours
+        f"WHERE tenant_id = %s AND (kind, value_hash) IN ({pairs})"
+    )
+    params: list[Any] = [tenant_id]
     for kind, value_hash in identities:
-        condition |= Q(kind=kind, value_hash=value_hash)
-    rows = LeadIdentity.objects.filter(condition, tenant_id=tenant_id).values_list("kind", "value_hash", "lead_id")
-    return {(kind, value_hash): lead_id for kind, value_hash, lead_id in rows}
+        params += [str(kind), value_hash]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(kind, value_hash): lead_id for kind, value_hash, lead_id in cursor.fetchall()}
 
 
 def _verification_row(lead: Lead, norm: NormalizedLead) -> LeadVerification | None:
@@ -157,34 +190,74 @@ def _create(
     lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
     lead.stage = Lead.Stage.for_score(result.total)
     lead.score_breakdown = result.breakdown
-    lead.save(force_insert=True)
-    claimed = _claim_identities(tenant.pk, lead.pk, norm.identities)
-    if len(claimed) != len(norm.identities):
-        raise _IdentityRace
+    lead.refresh_blind_indexes()
+    rows: list[Model] = [lead]
     verification = _verification_row(lead, norm)
     if verification is not None:
-        verification.save()
-    LeadEnrichment.objects.create(
-        lead=lead,
-        provider=enrichment.provider,
-        company_data=enrichment.company_data,
-        icp_match_score=icp_score,
-        icp_reasons=icp_reasons,
-        raw_response=enrichment.raw,
+        rows.append(verification)
+    rows.append(
+        LeadEnrichment(
+            lead=lead,
+            provider=enrichment.provider,
+            company_data=enrichment.company_data,
+            icp_match_score=icp_score,
+            icp_reasons=icp_reasons,
+            raw_response=enrichment.raw,
+        )
     )
     if activity:
-        LeadActivity.objects.create(
-            lead=lead, activity_type=activity, channel=channel, occurred_at=occurred_at, actor=_user(actor)
+        rows.append(
+            LeadActivity(
+                lead=lead, activity_type=activity, channel=channel, occurred_at=occurred_at, actor=_user(actor)
+            )
         )
-    audit_record(
-        event_type="lead.created",
-        actor=actor,
-        obj=lead,
-        tenant=tenant,
-        payload={"channel": channel, "source": source, "public_id": lead.public_id, "is_test": lead.is_test},
+    rows.append(offline_analysis(lead, [activity] if activity else []))
+    rows.append(
+        audit_event_build(
+            event_type="lead.created",
+            actor=actor,
+            obj=lead,
+            tenant=tenant,
+            payload={"channel": channel, "source": source, "public_id": lead.public_id, "is_test": lead.is_test},
+        )
     )
-    record_score_change(lead=lead, old_score=0, old_stage=Lead.Stage.COLD, reason=_creation_reason(result.breakdown))
+    history = score_history_build(
+        lead=lead, old_score=0, old_stage=Lead.Stage.COLD, reason=_creation_reason(result.breakdown)
+    )
+    if history is not None:
+        rows.append(history)
+    # One round trip: the lead, its rows and the company link as CTEs, the identity claim last.
+    parts = [insert_sql([row]) for row in rows]
+    parts += _company_link_parts(lead, first_cte=len(parts))
+    claimed = run_chain(parts, _claim_sql(tenant.pk, lead.pk, norm.identities))
+    if len(claimed) != len(norm.identities):
+        raise _IdentityRace
+    mark_saved(*rows)
+    if burning_crossed(history, lead):
+        history.pk = LeadScoreHistory.objects.filter(lead=lead).values_list("pk", flat=True).get()
+        burning_alert_create(lead=lead, history=history)
     return lead
+
+
+def _company_link_parts(lead: Lead, *, first_cte: int) -> list[tuple[str, list[Any]]]:
+    """Upsert the lead's company (by tenant and domain) and link it, as two CTEs."""
+    domain = (lead.company_domain or "").lower()
+    if not domain or is_free_mail(domain):
+        return []
+    company = Company(
+        tenant_id=lead.tenant_id,
+        domain=domain,
+        name=lead.company_name[:255],
+        industry=lead.industry,
+        size_band=lead.company_size_band,
+        employees=lead.employees,
+        country=lead.country,
+    )
+    sql, params = insert_sql([company])
+    upsert = (sql + " ON CONFLICT (tenant_id, domain) DO UPDATE SET domain = EXCLUDED.domain RETURNING id", params)
+    through = Company.leads.through._meta.db_table
+    link = (f"INSERT INTO {through} (company_id, lead_id) SELECT id, %s FROM ins{first_cte}", [lead.pk])  # noqa: S608
+    return [upsert, link]
 
 
 def _creation_reason(breakdown: dict[str, Any]) -> str:
@@ -199,14 +272,14 @@ def _user(actor: Any) -> User | None:
 def _merge_into(
     *,
     norm: NormalizedLead,
-    lead_ids: set[Any],
+    existing: dict[tuple[str, str], Any],
     channel: str,
     actor: User | None,
     activity: str | None,
     occurred_at: dt.datetime,
 ) -> Lead:
     """Merge a delivery into the oldest live lead it matches (bridging any other matched leads)."""
-    leads = list(Lead.objects.select_for_update().filter(pk__in=lead_ids).order_by("pk"))
+    leads = list(Lead.objects.select_for_update().filter(pk__in=set(existing.values())).order_by("pk"))
     # Identities always point at live leads (merges move them), but be safe against old rows.
     live = {lead.pk: lead for lead in leads if lead.merged_into_id is None}
     if not live:
@@ -224,34 +297,53 @@ def _merge_into(
         opted_out_at=occurred_at if norm.opted_out else None,
     )
     survivorship.real_data(norm.is_test)
-    survivorship.save()
-    claimed = _claim_identities(survivor.tenant_id, survivor.pk, norm.identities)
-    owners = _existing(survivor.tenant_id, norm.identities)
-    if set(owners.values()) != {survivor.pk}:
+    to_claim = [identity for identity in norm.identities if identity not in existing]
+    claimed = _claim_identities(survivor.tenant_id, survivor.pk, to_claim)
+    if set(claimed) != set(to_claim):
         # A concurrent delivery claimed one of our identities for another lead: retry and bridge.
         raise _IdentityRace
-    moved: dict[str, list[Any]] = {}
+
+    # Score with the new answers and the new activity, then write the lead once.
+    data = score_input_for(survivor)
     verification = _verification_row(survivor, norm)
     if verification is not None and any(kind in ("email", "phone") for kind, _hash in claimed):
-        verification.save()
-        moved[LeadVerification._meta.label_lower] = [verification.pk]
+        data.email_valid |= bool(verification.email_valid) and "email" in survivorship.fields
+        data.phone_valid |= bool(verification.phone_valid) and "phone" in survivorship.fields
+    else:
+        verification = None
+    extra_fields = []
     if activity:
-        entry_activity = LeadActivity.objects.create(
-            lead=survivor, activity_type=activity, channel=channel, occurred_at=occurred_at, actor=_user(actor)
+        data.activity_counts = {**data.activity_counts, activity: data.activity_counts.get(activity, 0) + 1}
+        if survivor.last_activity_at is None or survivor.last_activity_at < occurred_at:
+            survivor.last_activity_at, survivor.decay_level = occurred_at, 0
+            extra_fields = ["last_activity_at", "decay_level"]
+    history = score_apply(survivor, reason=f"Erneuter Kontakt über {channel}", data=data)
+    changed = {Lead._meta.get_field(name).name for name in survivorship.fields}
+    survivor.save(update_fields=[*changed, *extra_fields, *SCORE_FIELDS, "updated_at"])
+
+    # The delivery's own rows in one round trip; their ids go into the journal for an exact undo.
+    new_rows: list[Model] = [row for row in (verification,) if row is not None]
+    if activity:
+        new_rows.append(
+            LeadActivity(
+                lead=survivor, activity_type=activity, channel=channel, occurred_at=occurred_at, actor=_user(actor)
+            )
         )
-        moved[LeadActivity._meta.label_lower] = [entry_activity.pk]
-        Lead.objects.filter(pk=survivor.pk).filter(
-            Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=occurred_at)
-        ).update(last_activity_at=occurred_at, decay_level=0)
-    claimed_ids = list(
-        LeadIdentity.objects.filter(_identity_q(claimed), tenant_id=survivor.tenant_id, lead=survivor).values_list(
-            "pk", flat=True
-        )
-    )
+    moved: dict[str, list[Any]] = {}
+    if new_rows:
+        parts = [_returning(insert_sql([row])) for row in new_rows]
+        selects = ", ".join(f"(SELECT id FROM ins{n})" for n in range(len(parts)))  # noqa: S608 - CTE names
+        ids = run_chain(parts, (f"SELECT {selects}", []))[0]
+        for row, pk in zip(new_rows, ids, strict=True):
+            row.pk = pk
+            moved[row._meta.label_lower] = [pk]
+        mark_saved(*new_rows)
+    claimed_ids = sorted(claimed.values())
     if claimed_ids:
         moved[LeadIdentity._meta.label_lower] = claimed_ids
+    tail: list[Model] = []
     if survivorship.fields or claimed_ids:
-        entry = LeadMerge.objects.create(
+        entry = LeadMerge(
             survivor=survivor,
             merged_lead=None,
             kind=LeadMerge.Kind.INGEST,
@@ -261,20 +353,29 @@ def _merge_into(
             identities=claimed_ids,
             actor=_user(actor),
         )
-        audit_record(
-            event_type="lead.merged",
-            actor=actor,
-            obj=survivor,
-            payload={"merge_id": entry.pk, "kind": "ingest", "channel": channel, "fields": sorted(survivorship.fields)},
+        entry.save()
+        tail.append(
+            audit_event_build(
+                event_type="lead.merged",
+                actor=actor,
+                obj=survivor,
+                payload={"merge_id": entry.pk, "kind": "ingest", "channel": channel, "fields": sorted(changed)},
+            )
         )
+    if history is not None:
+        tail.append(history)
+    if tail:
+        parts = [insert_sql([row]) for row in tail]
+        run_chain(parts[:-1], parts[-1])
+        mark_saved(*tail)
+    if burning_crossed(history, survivor):
+        history.pk = LeadScoreHistory.objects.filter(lead=survivor).order_by("-id").values_list("pk", flat=True)[0]
+        burning_alert_create(lead=survivor, history=history)
     return survivor
 
 
-def _identity_q(identities: set[tuple[str, str]]) -> Q:
-    condition = Q(pk__in=[])
-    for kind, value_hash in identities:
-        condition |= Q(kind=kind, value_hash=value_hash)
-    return condition
+def _returning(part: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    return part[0] + " RETURNING id", part[1]
 
 
 def lead_ingest(
@@ -340,18 +441,17 @@ def _ingest_once(**kwargs: Any) -> IngestResult:
     if not existing:
         return IngestResult(lead=_create(**kwargs), created=True)
     kwargs.pop("tenant"), kwargs.pop("source"), kwargs.pop("partner")
-    lead = _merge_into(lead_ids=set(existing.values()), **kwargs)
+    lead = _merge_into(existing=existing, **kwargs)
     return IngestResult(lead=lead, merged=True)
 
 
 def _after_commit(result: IngestResult) -> None:
     """Queue the steps that may call out: remote enrichment/analysis, rescoring, auto-assignment."""
-    from leads.tasks import lead_auto_assign_task, lead_enrich_task, lead_rescore_task
+    from leads.tasks import lead_auto_assign_task, lead_enrich_task
 
     lead = result.lead
-    if result.merged:
-        on_commit(lead_rescore_task.delay, str(lead.pk))
-    if settings.ENRICHMENT_API_URL or settings.LLM_API_URL or result.created:
+    # Offline enrichment and analysis ran inline; the task calls remote providers and links the company.
+    if remote_enrichment_configured():
         on_commit(lead_enrich_task.delay, str(lead.pk))
     auto_assign = result.created and not lead.is_test and lead.assigned_partner_id is None
     if auto_assign and tenant_config(lead.tenant_id).auto_assign_enabled:

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count
+from django.db import connection
 
-from leads.models import Lead, LeadActivity, LeadIntent, LeadVerification
+from leads.models import Lead, LeadScoreHistory
 from leads.scoring_defaults import DECAY_CODES
 from leads.services.config import Icp, TenantConfig, tenant_config
-from leads.services.core import lead_score_set, weighted_score
+from leads.services.core import lead_score_set, score_history_build, weighted_score
 
 #: An activity counts at most this often, so a reloading browser cannot make a lead "burning".
 MAX_COUNT_PER_ACTIVITY = 3
@@ -231,38 +231,52 @@ def score_reason(old: Mapping[str, Any] | None, new: Mapping[str, Any], fallback
     return "; ".join(parts)[:500] or fallback
 
 
+SCORE_INPUT_SQL = """
+SELECT
+  (SELECT json_build_array(email_valid, email_disposable, phone_valid) FROM leads_leadverification
+    WHERE lead_id = %(lead)s ORDER BY checked_at DESC, id DESC LIMIT 1),
+  (SELECT json_object_agg(activity_type, n) FROM
+    (SELECT activity_type, count(*) AS n FROM leads_leadactivity WHERE lead_id = %(lead)s GROUP BY activity_type) a),
+  (SELECT json_build_array(intent_level, sentiment) FROM leads_leadintent
+    WHERE lead_id = %(lead)s AND source_type <> 'ai_analysis' ORDER BY created_at DESC, id DESC LIMIT 1)
+"""
+
+
 def score_input_for(lead: Lead) -> ScoreInput:
-    """Gather a stored lead's checks, activities and latest message intent (three queries)."""
-    verification = (
-        LeadVerification.objects.filter(lead=lead)
-        .order_by("-checked_at", "-id")
-        .values("email_valid", "email_disposable", "phone_valid")
-        .first()
-        or {}
-    )
-    counts = dict(
-        LeadActivity.objects.filter(lead=lead)
-        .values("activity_type")
-        .annotate(n=Count("id"))
-        .values_list("activity_type", "n")
-    )
-    intent = (
-        LeadIntent.objects.filter(lead=lead)
-        .exclude(source_type="ai_analysis")
-        .order_by("-created_at", "-id")
-        .values("intent_level", "sentiment")
-        .first()
-        or {}
-    )
+    """Gather a stored lead's checks, activity counts and latest message intent in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(SCORE_INPUT_SQL, {"lead": lead.pk})
+        verification, counts, intent = cursor.fetchone()
+    email_valid, email_disposable, phone_valid = verification or (False, False, False)
+    intent_level, sentiment = intent or ("", "")
     return ScoreInput(
         lead=lead,
-        email_valid=bool(verification.get("email_valid")),
-        email_disposable=bool(verification.get("email_disposable")),
-        phone_valid=bool(verification.get("phone_valid")),
-        activity_counts=counts,
-        intent_level=intent.get("intent_level", ""),
-        intent_sentiment=intent.get("sentiment", ""),
+        email_valid=bool(email_valid),
+        email_disposable=bool(email_disposable),
+        phone_valid=bool(phone_valid),
+        activity_counts=counts or {},
+        intent_level=intent_level,
+        intent_sentiment=sentiment,
     )
+
+
+def score_apply(lead: Lead, *, reason: str, data: ScoreInput | None = None) -> LeadScoreHistory | None:
+    """Recompute on a locked lead in memory; the caller saves it and the returned (unsaved) history."""
+    config = tenant_config(lead.tenant_id)
+    result = compute_score(data or score_input_for(lead), config)
+    old_score, old_stage, old_breakdown = lead.score, lead.stage, lead.score_breakdown
+    lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
+    lead.stage = Lead.Stage.for_score(result.total)
+    lead.score_breakdown = result.breakdown
+    return score_history_build(
+        lead=lead,
+        old_score=old_score,
+        old_stage=old_stage,
+        reason=score_reason(old_breakdown, result.breakdown, reason),
+    )
+
+
+SCORE_FIELDS = ["p_score", "i_score", "e_score", "score", "stage", "score_breakdown"]
 
 
 def lead_rescore(*, lead: Lead, reason: str = "Neu berechnet") -> Lead:

@@ -89,7 +89,8 @@ def test_activity_tracking_is_tenant_scoped(api_client, platform_org):
 
     partner = PartnerFactory()
     api_client.force_authenticate(partner)
-    assert api_client.post(f"/api/leads/{lead.pk}/activities", {"type": "email_opened"}, format="json").status_code == 404
+    response = api_client.post(f"/api/leads/{lead.pk}/activities", {"type": "email_opened"}, format="json")
+    assert response.status_code == 404
 
 
 def test_activity_tracking_needs_the_scope_and_a_valid_code(api_client, platform_org, partner_user):

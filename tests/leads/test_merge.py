@@ -35,9 +35,11 @@ def _snapshot(lead: Lead) -> dict:
 def test_manual_merge_and_unmerge_round_trip(platform_org, admin_user):
     # given: two records of the same person with their own rows
     survivor = _lead({"email": "eva@kanzlei-klein.de", "first_name": "Eva", "attributes": {"budget": "200k"}})
-    other = _lead({"phone": "+49 89 1234567", "last_name": "Klein", "city": "München", "attributes": {"budget": "300k"}})
+    other = _lead(
+        {"phone": "+49 89 1234567", "last_name": "Klein", "city": "München", "attributes": {"budget": "300k"}}
+    )
     consent_grant(code="MARKETING_EMAIL", version="v1", actor=None, lead=other, text="Ja")
-    company = Company.objects.create(tenant=platform_org, domain="kanzlei-klein.de")
+    company, _created = Company.objects.get_or_create(tenant=platform_org, domain="kanzlei-klein.de")
     company.leads.add(other)
     before = {"survivor": _snapshot(survivor), "other": _snapshot(other)}
 
@@ -46,12 +48,17 @@ def test_manual_merge_and_unmerge_round_trip(platform_org, admin_user):
 
     # then: data filled, rows moved, other hidden, journal written
     merged = Lead.objects.get(pk=survivor.pk)
-    assert (merged.first_name, merged.last_name, merged.city, merged.phone) == ("Eva", "Klein", "München", "+49891234567")
+    assert (merged.first_name, merged.last_name, merged.city, merged.phone) == (
+        "Eva",
+        "Klein",
+        "München",
+        "+49891234567",
+    )
     assert merged.attributes["budget"] == "200k"
     assert LeadActivity.objects.filter(lead=merged).count() == 2
     assert LeadIdentity.objects.filter(lead=merged).count() == 2
     assert ConsentRecord.objects.filter(subject_lead=merged).count() == 1
-    assert list(company.leads.all()) == [merged]
+    assert list(company.leads.all()) == [merged]  # linked by its email domain at capture, kept once
     assert Lead.objects.get(pk=other.pk).merged_into_id == survivor.pk
     entry = LeadMerge.objects.get(merged_lead=other)
     assert entry.kind == "manual" and entry.actor == admin_user

@@ -49,8 +49,12 @@ def test_weighted_score_rounds_half_up_and_clamps():
 
 @pytest.mark.django_db
 def test_default_scoring_rules_are_shipped():
+    from leads.scoring_defaults import DEFAULT_RULES
+
     rules = dict(ScoringRule.objects.filter(tenant=None).values_list("code", "points"))
-    assert len(rules) == 22
+    assert len(rules) == len(DEFAULT_RULES) == 41
+    spec_rules = {"budget_calculator_used", "phone_clicked", "no_activity_30_days", "linkedin_profile_premium"}
+    assert spec_rules <= set(rules)
     assert rules["calendar_booking_started"] == 40
     assert rules["email_bounced"] == -50
     assert ScoringRule.objects.get(code="budget_calculator_used").description == "Budget Calculator verwendet"

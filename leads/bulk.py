@@ -1,0 +1,53 @@
+"""Insert rows of several tables in one database round trip (PostgreSQL data-modifying CTEs).
+
+A new lead is eight rows in eight tables (lead, identities, verification, enrichment, activity,
+analysis, audit event, score history). Sent one by one that is eight round trips; chained as
+``WITH a AS (INSERT …), b AS (INSERT …) INSERT …`` it is one. Values are prepared by each field's
+own ``pre_save``/``get_db_prep_save`` (defaults, ``auto_now_add``, encryption, JSON), exactly as
+``Model.save()`` would. Foreign keys are checked at the end of the statement (Django creates them
+deferrable), so a child may reference the lead inserted in the same statement.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+
+
+@cache
+def _template(model: type[Model], with_pk: bool) -> tuple[str, tuple[Field, ...]]:
+    meta = model._meta
+    fields = tuple(f for f in meta.local_concrete_fields if with_pk or f is not meta.auto_field)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ", fields  # noqa: S608 - names from the model
+
+
+def insert_sql(objs: list[Model]) -> tuple[str, list[Any]]:
+    """``INSERT`` SQL and parameters for rows of one model (database-generated ids stay unset)."""
+    model = type(objs[0])
+    with_pk = model._meta.auto_field is None or getattr(objs[0], model._meta.pk.attname) is not None
+    prefix, fields = _template(model, with_pk)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    return prefix + ", ".join([row] * len(objs)), params
+
+
+def run_chain(parts: list[tuple[str, list[Any]]], final: tuple[str, list[Any]]) -> list[tuple[Any, ...]]:
+    """Run each part as a CTE before the final statement, in one round trip; return the final rows."""
+    ctes = [f"ins{n} AS ({sql})" for n, (sql, _params) in enumerate(parts)]
+    params = [p for _sql, part_params in parts for p in part_params]
+    statement = (f"WITH {', '.join(ctes)} " if ctes else "") + final[0]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, *final[1]])
+        return cursor.fetchall() if cursor.description else []
+
+
+def mark_saved(*objs: Model) -> None:
+    """Tell Django these instances now exist in the database (as ``save()`` would)."""
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
