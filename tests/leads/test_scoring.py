@@ -57,7 +57,9 @@ def test_score_arithmetic_matches_the_spec_formula(platform_org):
 
 def test_sub_scores_clamp_and_repeats_are_capped(platform_org):
     lead = Lead(tenant=platform_org)
-    data = ScoreInput(lead=lead, activity_counts={"phone_clicked": 10, "calendar_booking_started": 5, "email_bounced": 1})
+    data = ScoreInput(
+        lead=lead, activity_counts={"phone_clicked": 10, "calendar_booking_started": 5, "email_bounced": 1}
+    )
     result = compute_score(data, tenant_config(platform_org.pk))
     phone = next(i for i in result.breakdown["items"] if i["code"] == "phone_clicked")
     assert phone["points"] == 90 and phone["count"] == 10
@@ -93,9 +95,7 @@ def test_icp_profile_matches_feed_the_p_score(platform_org):
     IcpProfile.objects.create(
         tenant=platform_org, industries=["immobilien"], roles=["geschäftsführer"], regions=["bayern"], size_bands=[]
     )
-    lead = _lead(
-        {"email": "gf@bau.de", "job_title": "Geschäftsführer", "region": "Bayern", "industry": "Immobilien"}
-    )
+    lead = _lead({"email": "gf@bau.de", "job_title": "Geschäftsführer", "region": "Bayern", "industry": "Immobilien"})
     codes = {i["code"] for i in Lead.objects.get(pk=lead.pk).score_breakdown["items"]}
     assert {"icp_industry_match", "icp_role_match", "icp_region_match"} <= codes
     enrichment = lead.enrichments.get()
@@ -125,10 +125,17 @@ def test_reason_lists_removed_rules():
 
 def test_message_intent_feeds_the_i_score_and_opt_out_is_honoured(platform_org):
     lead = _lead()
-    lead_intent_add(lead=lead, intent_level="high", intent_score=80, sentiment="positive", source_type="instagram_message")
+    lead_intent_add(
+        lead=lead, intent_level="high", intent_score=80, sentiment="positive", source_type="instagram_message"
+    )
     assert Lead.objects.get(pk=lead.pk).i_score == 25
     lead_intent_add(
-        lead=lead, intent_level="none", intent_score=0, sentiment="negative", opt_out=True, source_type="instagram_message"
+        lead=lead,
+        intent_level="none",
+        intent_score=0,
+        sentiment="negative",
+        opt_out=True,
+        source_type="instagram_message",
     )
     lead = Lead.objects.get(pk=lead.pk)
     assert lead.opted_out_at is not None and lead.i_score == 0
@@ -178,7 +185,9 @@ def _make_burning(lead):
 
 
 @responses.activate
-def test_burning_crossing_alerts_once_per_crossing(settings, platform_org, ops_user, django_capture_on_commit_callbacks):
+def test_burning_crossing_alerts_once_per_crossing(
+    settings, platform_org, ops_user, django_capture_on_commit_callbacks
+):
     settings.SLACK_WEBHOOK_URL = "http://127.0.0.1:9/slack"
     slack = responses.post("http://127.0.0.1:9/slack", json={"ok": True})
     PipelineSettings.objects.create(
