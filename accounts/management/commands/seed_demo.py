@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import Organization, PartnerProfile, User
 from accounts.services import partner_create, team_for_leader, user_create
-from leads.models import BASE32_ALPHABET, PUBLIC_ID_PREFIX, IcpProfile, Lead, ScoringRule
-from leads.services import lead_activity_add, lead_create, lead_score_set, lead_status_transition
+from leads.models import IcpProfile, Lead
+from leads.services import lead_ingest, lead_status_transition, lead_track_activity
 
 DEMO_PASSWORD = "demo-passwort-2026"  # noqa: S105 - documented demo login, refused outside DEBUG
 ADMIN_EMAIL = "admin@demo.local"
@@ -45,7 +45,35 @@ PLACES = [
     ("8001", "Zürich", "Zürich", "CH"),
 ]
 JOB_TITLES = ["Geschäftsführer", "Head of Finance", "Einkäufer", "CEO", "Projektleiterin", "Ärztin", "Student"]
-STAGE_BANDS = [(5, 30), (31, 60), (61, 80), (81, 98)]
+STAGES = [Lead.Stage.COLD, Lead.Stage.WARM, Lead.Stage.HOT, Lead.Stage.BURNING]
+STAGE_ORDER = list(Lead.Stage.values)
+#: Activities the demo tracks, smallest steps first, so each lead lands in its intended stage.
+CLIMB = [
+    "email_opened",
+    "blog_post_read",
+    "email_opened",
+    "multiple_pages_viewed",
+    "email_clicked",
+    "testimonials_viewed",
+    "case_study_viewed",
+    "email_clicked",
+    "about_us_visited",
+    "video_watched",
+    "quiz_completed",
+    "message_received",
+    "pricing_page_visited",
+    "email_replied",
+    "budget_calculator_used",
+    "message_received",
+    "phone_clicked",
+    "email_replied",
+    "whatsapp_clicked",
+    "calendar_booking_started",
+    "form_50_percent_filled",
+    "email_clicked",
+    "message_received",
+    "email_replied",
+]
 STATUS_PATHS = {
     Lead.Status.NEW: [],
     Lead.Status.CONTACTED: [Lead.Status.CONTACTED],
@@ -53,15 +81,6 @@ STATUS_PATHS = {
     Lead.Status.CONVERTED: [Lead.Status.CONTACTED, Lead.Status.QUALIFIED, Lead.Status.CONVERTED],
     Lead.Status.LOST: [Lead.Status.LOST],
 }
-
-
-def demo_public_id(index: int) -> str:
-    """Stable ids (SOT-LEAD-DEMOxxxx) make the command idempotent."""
-    digits = []
-    for _ in range(4):
-        index, rem = divmod(index, 32)
-        digits.append(BASE32_ALPHABET[rem])
-    return PUBLIC_ID_PREFIX + "DEMO" + "".join(reversed(digits))
 
 
 class Command(BaseCommand):
@@ -141,24 +160,22 @@ class Command(BaseCommand):
         )
 
     def _leads(self, platform: Organization, partners: list[User]) -> int:
+        """Demo leads go through ``lead_ingest`` like real ones: dedup, enrichment and explainable scores."""
         rng = random.Random(2026)  # noqa: S311 - deterministic demo data, not security
         channels, statuses = list(Lead.Channel.values), list(Lead.Status.values)
-        rules = list(ScoringRule.objects.filter(tenant=None, points__gt=0).values_list("code", "points"))
         now = timezone.now()
         created = 0
         for i in range(LEAD_COUNT):
-            public_id = demo_public_id(i)
             # Draw every value even when the lead exists, so reruns produce the same data.
             channel, status = channels[i % len(channels)], statuses[(i // 2) % len(statuses)]
-            low, high = STAGE_BANDS[i % len(STAGE_BANDS)]
-            sub_score = rng.randint(low, high)
+            target = STAGES[i % len(STAGES)]
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             company, domain, industry, size_band, employees = rng.choice(COMPANIES)
             postcode, city, region, country = rng.choice(PLACES)
             title = rng.choice(JOB_TITLES)
-            picked = rng.sample(rules, k=2)
-            if Lead.objects.filter(public_id=public_id).exists():
-                continue
+            phone = f"+49 151 {rng.randint(1000000, 9999999)}"
+            interest = rng.choice(Lead.InterestType.values)
+            budget = f"{rng.randint(1, 9) * 50}k"
             partner = None
             if status != Lead.Status.NEW or i % 6 == 0:
                 partner = partners[i % len(partners)]
@@ -171,55 +188,46 @@ class Command(BaseCommand):
             else:
                 source = Lead.Source.ZONE1_POOL
             local = f"{first}.{last}".lower().replace("ü", "ue").replace("ä", "ae").replace("ö", "oe")
-            lead = lead_create(
-                tenant=partner.organization if partner else platform,
-                channel=channel,
-                source=source,
-                public_id=public_id,
-                actor=None,
-                data={
-                    "first_name": first,
-                    "last_name": last,
-                    "email": f"{local}{i}@{domain}",
-                    "phone": f"+49 151 {rng.randint(1000000, 9999999)}",
+            payload = {"first_name": first, "last_name": last, "email": f"{local}{i}@{domain}"}
+            if target != Lead.Stage.COLD:
+                payload |= {
+                    "phone": phone,
                     "company_name": company,
-                    "company_domain": "" if not company else domain,
                     "industry": industry,
                     "company_size_band": size_band,
                     "employees": employees,
                     "job_title": title,
-                    "interest_type": rng.choice(Lead.InterestType.values),
+                    "interest_type": interest,
                     "postcode": postcode,
                     "city": city,
                     "region": region,
                     "country": country,
-                    "utm_source": channel,
-                    "utm_campaign": f"demo-{channel}",
-                    "assigned_partner": partner,
-                    "is_test": i == LEAD_COUNT - 1,
-                    "consent_marketing": i % 3 != 0,
-                    "consent_at": now - timedelta(days=i) if i % 3 != 0 else None,
-                    "last_activity_at": now - timedelta(days=i % 20, hours=i),
-                    "attributes": {"demo": True, "budget": f"{rng.randint(1, 9) * 50}k"},
-                },
+                    "attributes": {"demo": True, "budget": budget},
+                }
+            payload |= {
+                "utm_source": channel,
+                "utm_campaign": f"demo-{channel}",
+                "consent_marketing": i % 3 != 0,
+                "is_test": i == LEAD_COUNT - 1,
+                "captured_at": now - timedelta(days=i % 20, hours=i),
+            }
+            result = lead_ingest(
+                payload=payload,
+                channel=channel,
+                source=source,
+                partner=partner,
+                tenant=None if partner else platform,
+                idempotency_key=f"demo-{i}",
+                activity="form_submitted" if target != Lead.Stage.COLD else None,
             )
-            for n, (code, points) in enumerate(picked):
-                lead_activity_add(
-                    lead=lead,
-                    activity_type=code,
-                    channel=channel,
-                    score_delta=points,
-                    occurred_at=now - timedelta(days=i % 20, hours=n),
-                    actor=None,
-                )
-            lead_score_set(
-                lead=lead,
-                p=sub_score,
-                i=sub_score,
-                e=sub_score,
-                reason="Demo-Daten",
-                breakdown={"demo": True, "rules": [{"code": c, "points": p} for c, p in picked]},
-            )
+            if result.duplicate:
+                continue
+            lead = result.lead
+            # Track website activities, small ones first, until the lead reaches its demo stage.
+            for code in CLIMB:
+                if STAGE_ORDER.index(Lead.Stage.for_score(lead.score)) >= STAGE_ORDER.index(target):
+                    break
+                _activity, lead = lead_track_activity(lead=lead, activity_type=code, actor=None, channel=channel)
             for step in STATUS_PATHS[status]:
                 lead_status_transition(lead=lead, to=step, actor=partner, reason="Demo")
             created += 1
