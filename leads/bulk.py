@@ -10,6 +10,8 @@ deferrable), so a child may reference the lead inserted in the same statement.
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from functools import cache
 from typing import Any
 
@@ -36,8 +38,29 @@ def insert_sql(objs: list[Model]) -> tuple[str, list[Any]]:
     return prefix + ", ".join([row] * len(objs)), params
 
 
+def chaining_supported() -> bool:
+    """Data-modifying CTEs are PostgreSQL's; the embedded SQLite default runs the parts one by one."""
+    return connection.vendor == "postgresql"
+
+
+def db_value(value: Any) -> Any:
+    """A parameter as the database driver takes it (SQLite has no UUID type)."""
+    if connection.vendor == "postgresql":
+        return value
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
 def run_chain(parts: list[tuple[str, list[Any]]], final: tuple[str, list[Any]]) -> list[tuple[Any, ...]]:
     """Run each part as a CTE before the final statement, in one round trip; return the final rows."""
+    if not chaining_supported():
+        with connection.cursor() as cursor:
+            for sql, params in [*parts, final]:
+                cursor.execute(sql, [db_value(p) for p in params])
+            return cursor.fetchall() if cursor.description else []
     ctes = [f"ins{n} AS ({sql})" for n, (sql, _params) in enumerate(parts)]
     params = [p for _sql, part_params in parts for p in part_params]
     statement = (f"WITH {', '.join(ctes)} " if ctes else "") + final[0]

@@ -77,6 +77,9 @@ class LeadCreateApi(APIView):
     permission_classes = [CanCreateLead]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeadCreateInput"
+
         channel = serializers.ChoiceField(choices=Lead.Channel.choices, default=Lead.Channel.MANUAL)
         email = serializers.CharField(required=False, allow_blank=True, max_length=254)
         phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
@@ -94,6 +97,9 @@ class LeadCreateApi(APIView):
         attributes = serializers.DictField(required=False)
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeadCreateOutput"
+
         created = serializers.BooleanField()
         merged = serializers.BooleanField()
         lead = LeadOutputSerializer()
@@ -140,6 +146,9 @@ class LeadActivityCreateApi(APIView):
     permission_classes = [CanTrackActivity]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeadActivityInput"
+
         type = serializers.RegexField(r"^[a-z0-9][a-z0-9_]{1,63}$", max_length=64)
         channel = serializers.CharField(required=False, allow_blank=True, max_length=20, default="")
         detail = serializers.DictField(required=False, default=dict)
@@ -151,6 +160,9 @@ class LeadActivityCreateApi(APIView):
             return value
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeadActivityOutput"
+
         activity_id = serializers.IntegerField()
         score_delta = serializers.IntegerField()
         lead = LeadOutputSerializer()
@@ -187,6 +199,9 @@ class LeadMergeApi(APIView):
     permission_classes = [IsStaffRole]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LeadMergeInput"
+
         leads = serializers.ListField(child=serializers.CharField(max_length=40), min_length=1, max_length=50)
 
     @extend_schema(

@@ -368,7 +368,7 @@ def _fill_company_fields(lead: Lead, data: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _link_company(lead: Lead) -> None:
+def link_company(lead: Lead) -> None:
     domain = (lead.company_domain or "").lower()
     if not domain or is_free_mail(domain):
         return
@@ -419,7 +419,7 @@ def lead_enrich(*, lead_id: Any) -> Lead | None:
             lead.save(update_fields=[*set(changed), "updated_at"])
         for outcome in outcomes:
             _store_enrichment(lead, outcome)
-        _link_company(lead)
+        link_company(lead)
         values = {
             "intent_level": analysis["intent_level"],
             "intent_score": analysis["qualification_score"],

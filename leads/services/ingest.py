@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization, User
 from compliance.services import audit_event_build, on_commit
 from config.exceptions import DomainError, TransientError
-from leads.bulk import insert_sql, mark_saved, run_chain
+from leads.bulk import chaining_supported, db_value, insert_sql, mark_saved, run_chain
 from leads.models import (
     Company,
     Lead,
@@ -36,6 +36,7 @@ from leads.services.alerts import burning_alert_create
 from leads.services.config import tenant_config
 from leads.services.core import burning_crossed, score_history_build
 from leads.services.enrichment import (
+    link_company,
     offline_analysis,
     offline_enrichment,
     remote_enrichment_configured,
@@ -98,7 +99,7 @@ def _claim_sql(tenant_id, lead_id, identities: list[tuple[str, str]]) -> tuple[s
     rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(identities))
     params: list[Any] = []
     for kind, value_hash in identities:
-        params += [tenant_id, str(kind), value_hash, lead_id, now]
+        params += [tenant_id, str(kind), value_hash, db_value(lead_id), db_value(now)]
     sql = (
         f"INSERT INTO {table} (tenant_id, kind, value_hash, lead_id, created_at) VALUES {rows} "  # noqa: S608 - table name is ours
         "ON CONFLICT (tenant_id, kind, value_hash) DO NOTHING RETURNING kind, value_hash, id"
@@ -233,6 +234,8 @@ def _create(
     if len(claimed) != len(norm.identities):
         raise _IdentityRace
     mark_saved(*rows)
+    if not chaining_supported():
+        link_company(lead)
     if burning_crossed(history, lead):
         history.pk = LeadScoreHistory.objects.filter(lead=lead).values_list("pk", flat=True).get()
         burning_alert_create(lead=lead, history=history)
@@ -242,7 +245,7 @@ def _create(
 def _company_link_parts(lead: Lead, *, first_cte: int) -> list[tuple[str, list[Any]]]:
     """Upsert the lead's company (by tenant and domain) and link it, as two CTEs."""
     domain = (lead.company_domain or "").lower()
-    if not domain or is_free_mail(domain):
+    if not domain or is_free_mail(domain) or not chaining_supported():
         return []
     company = Company(
         tenant_id=lead.tenant_id,

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
+from django.db.models import Count
 
-from leads.models import Lead, LeadScoreHistory
+from leads.models import Lead, LeadActivity, LeadIntent, LeadScoreHistory, LeadVerification
 from leads.scoring_defaults import DECAY_CODES
 from leads.services.config import Icp, TenantConfig, tenant_config
 from leads.services.core import lead_score_set, score_history_build, weighted_score
@@ -244,6 +245,8 @@ SELECT
 
 def score_input_for(lead: Lead) -> ScoreInput:
     """Gather a stored lead's checks, activity counts and latest message intent in one query."""
+    if connection.vendor != "postgresql":
+        return _score_input_orm(lead)
     with connection.cursor() as cursor:
         cursor.execute(SCORE_INPUT_SQL, {"lead": lead.pk})
         verification, counts, intent = cursor.fetchone()
@@ -257,6 +260,40 @@ def score_input_for(lead: Lead) -> ScoreInput:
         activity_counts=counts or {},
         intent_level=intent_level,
         intent_sentiment=sentiment,
+    )
+
+
+def _score_input_orm(lead: Lead) -> ScoreInput:
+    """Portable version of ``score_input_for`` for the embedded SQLite default."""
+    verification = (
+        LeadVerification.objects.filter(lead=lead)
+        .order_by("-checked_at", "-id")
+        .values("email_valid", "email_disposable", "phone_valid")
+        .first()
+        or {}
+    )
+    counts = dict(
+        LeadActivity.objects.filter(lead=lead)
+        .values("activity_type")
+        .annotate(n=Count("id"))
+        .values_list("activity_type", "n")
+    )
+    intent = (
+        LeadIntent.objects.filter(lead=lead)
+        .exclude(source_type="ai_analysis")
+        .order_by("-created_at", "-id")
+        .values("intent_level", "sentiment")
+        .first()
+        or {}
+    )
+    return ScoreInput(
+        lead=lead,
+        email_valid=bool(verification.get("email_valid")),
+        email_disposable=bool(verification.get("email_disposable")),
+        phone_valid=bool(verification.get("phone_valid")),
+        activity_counts=counts,
+        intent_level=intent.get("intent_level", ""),
+        intent_sentiment=intent.get("sentiment", ""),
     )
 
 
