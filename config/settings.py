@@ -181,6 +181,17 @@ CELERY_BEAT_SCHEDULE = {
     "celery-heartbeat": {"task": "config.celery_heartbeat", "schedule": timedelta(minutes=1)},
     "leads-decay": {"task": "leads.decay", "schedule": crontab(hour=3, minute=15)},
 }
+# Webhooks: re-enqueue ledger events that are due for a retry or stuck (worker died, Redis was down).
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "webhooks.tasks.webhook_events_sweep_task",
+    "schedule": timedelta(minutes=1),
+}
+CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
+    "task": "webhooks.tasks.webhook_payloads_purge_task",
+    "schedule": crontab(hour=3, minute=40),
+}
+# Pool offers: expire unanswered offers (48 h) and re-offer when auto-assignment is on.
+CELERY_BEAT_SCHEDULE["leads-offer-expiry"] = {"task": "leads.offer_expire_due_task", "schedule": timedelta(minutes=5)}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -242,6 +253,8 @@ if not DEBUG:
 META_APP_ID = env.str("META_APP_ID", default="")
 META_APP_SECRET = env_secret("META_APP_SECRET", "") or ""
 META_VERIFY_TOKEN = env_secret("META_VERIFY_TOKEN", "") or ""
+# Instagram-Login webhooks are signed with the Instagram app secret (optional; else META_APP_SECRET).
+META_INSTAGRAM_APP_SECRET = env_secret("META_INSTAGRAM_APP_SECRET", "") or ""
 META_GRAPH_API_URL = env.str("META_GRAPH_API_URL", default="https://graph.facebook.com/v21.0").rstrip("/")
 LINKEDIN_CLIENT_ID = env.str("LINKEDIN_CLIENT_ID", default="")
 LINKEDIN_CLIENT_SECRET = env_secret("LINKEDIN_CLIENT_SECRET", "") or ""

@@ -1,1 +1,0 @@
-"""Services of the webhooks app (SPEC §2 module shape); filled by the webhooks feature issue."""

@@ -1,0 +1,41 @@
+"""Write operations of the webhooks app, one module per concern.
+
+``inbox``: the ledger shared by every provider (store, claim, finish, defer, replay, sweep).
+``connections``: Meta page connections and their health. ``facebook``: Lead Ads processing and
+backfill. ``instagram``: DM threads, lead capture, intent and auto-replies.
+"""
+
+from webhooks.services.connections import (
+    meta_connection_mark_broken,
+    meta_connection_mark_success,
+    meta_page_connect,
+    meta_page_save,
+)
+from webhooks.services.facebook import facebook_form_backfill, facebook_lead_ingest, facebook_leadgen_handle
+from webhooks.services.inbox import (
+    enqueue_events,
+    webhook_delivery_store,
+    webhook_event_process,
+    webhook_event_replay,
+    webhook_events_sweep,
+    webhook_payloads_purge,
+)
+from webhooks.services.instagram import instagram_message_handle, instagram_reply_send
+
+__all__ = [
+    "enqueue_events",
+    "facebook_form_backfill",
+    "facebook_lead_ingest",
+    "facebook_leadgen_handle",
+    "instagram_message_handle",
+    "instagram_reply_send",
+    "meta_connection_mark_broken",
+    "meta_connection_mark_success",
+    "meta_page_connect",
+    "meta_page_save",
+    "webhook_delivery_store",
+    "webhook_event_process",
+    "webhook_event_replay",
+    "webhook_events_sweep",
+    "webhook_payloads_purge",
+]
