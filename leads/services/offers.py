@@ -1,13 +1,12 @@
 """Pool offers: create, accept, reject, expire, revoke, and rejecting a pool lead (SPEC §8).
 
-Lock order, to stay free of deadlocks: the lead row first, then the offer row, then the partner
-profile. The expiry sweeper locks only the offer (one conditional UPDATE) and never waits for a
-lead while holding it.
+Lock order, to stay free of deadlocks: (the tenant's pipeline settings, taken by automatic
+assignment,) the lead row, then the offer row, then the partner profile. The expiry sweeper locks
+only the offer (one conditional UPDATE) and never waits for a lead while holding it.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -25,8 +24,6 @@ from compliance.services import audit_record, consent_grant, on_commit
 from config.exceptions import ConflictError, DomainError, NotFoundError
 from leads.models import AssignmentDecision, Lead, LeadAssignment
 from leads.selectors.capacity import partner_capacities
-
-logger = logging.getLogger(__name__)
 
 #: The frozen pool split (SPEC §3/§4.7): 1/3 platform, 2/3 partner, four decimal places.
 POOL_SPLIT: dict[str, Decimal] = {"platform": Decimal("0.3333"), "partner": Decimal("0.6667")}
@@ -57,6 +54,7 @@ def _pool_problem(lead: Lead, platform_id: int) -> str | None:
 
 def _check_partner(partner: User) -> PartnerProfile:
     """Refuse users who cannot receive offers; return the locked partner profile."""
+    partner = User.objects.get(pk=partner.pk)  # the caller's copy may be stale (deactivated since)
     if not partner.is_partner:
         raise DomainError(_("%(email)s is not a sales partner.") % {"email": partner.email}, code="not_a_partner")
     # Locking the profile serializes offers to one partner, so two admins cannot both fill the last slot.
