@@ -192,6 +192,8 @@ class Lead(models.Model):
             models.Index(fields=["tenant", "source", "-created_at"], name="lead_tenant_source_created"),
             models.Index(fields=["tenant", "-last_activity_at"], name="lead_tenant_last_activity"),
             models.Index(fields=["tenant", "-score"], name="lead_tenant_score"),
+            # The admin sorts the whole table by score (platform staff see every tenant).
+            models.Index(fields=["-score", "-id"], name="lead_score_id"),
             models.Index(fields=["assigned_partner", "status"], name="lead_partner_status"),
             models.Index(fields=["email_hash"], name="lead_email_hash"),
             models.Index(fields=["phone_hash"], name="lead_phone_hash"),

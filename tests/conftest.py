@@ -8,7 +8,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Organization, User
-from tests.accounts.factories import PartnerFactory, UserFactory
+from tests.accounts.factories import PartnerFactory, UserFactory, ensure_platform_organization
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -33,7 +33,7 @@ def _fast_and_clean(settings):
 
 @pytest.fixture
 def platform_org(db) -> Organization:
-    return Organization.platform()
+    return ensure_platform_organization()
 
 
 @pytest.fixture

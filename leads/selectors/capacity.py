@@ -32,7 +32,7 @@ class PartnerCapacity:
 
 def partner_capacities(partner_ids: Iterable[int] | None = None) -> dict[int, PartnerCapacity]:
     """Capacity, open leads and open offers per active partner, in two aggregate queries."""
-    partners = User.objects.filter(role=User.Role.SALES_PARTNER, partner_profile__isnull=False)
+    partners = User.objects.filter(role__in=User.PARTNER_ROLES, partner_profile__isnull=False)
     if partner_ids is not None:
         partners = partners.filter(pk__in=list(partner_ids))
     rows = partners.annotate(

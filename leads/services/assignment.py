@@ -1,10 +1,11 @@
 """Automatic assignment of pool leads (SPEC §8), off by default, every decision stored.
 
-Candidates are active partners whose regions/postcodes and interest types fit the lead, who have
-free capacity and have not rejected this lead. Round robin picks the candidate who was offered a
-lead longest ago; weighted picks the one with the most free capacity (ties: longest ago, then
-id), so over time leads spread in proportion to free capacity. The tenant's settings row is locked
-while deciding, so two simultaneous decisions never both fill a partner's last free slot.
+Candidates are active partners (team leaders too) whose regions/postcodes and interest types fit
+the lead, who have free capacity and have not rejected this lead or let its offer expire. Round
+robin picks the candidate who was offered a lead longest ago; weighted picks the one with the most
+free capacity (ties: longest ago, then id), so over time leads spread in proportion to free
+capacity. The tenant's settings row is locked while deciding, so two simultaneous decisions never
+both fill a partner's last free slot.
 """
 
 from __future__ import annotations
@@ -43,14 +44,15 @@ def _interest_fits(profile, lead: Lead) -> tuple[bool, str]:
 def _candidates(lead: Lead) -> list[dict[str, Any]]:
     partners = list(
         User.objects.filter(
-            role=User.Role.SALES_PARTNER, is_active=True, partner_profile__is_active=True
+            role__in=User.PARTNER_ROLES, is_active=True, partner_profile__is_active=True
         ).select_related("partner_profile")
     )
     capacities = partner_capacities([p.pk for p in partners])
-    rejected = set(
-        LeadAssignment.objects.filter(lead=lead, status=LeadAssignment.Status.REJECTED).values_list(
-            "partner_id", flat=True
-        )
+    # A partner who rejected the lead, or let its offer expire, is not offered it again automatically.
+    passed = dict(
+        LeadAssignment.objects.filter(
+            lead=lead, status__in=[LeadAssignment.Status.REJECTED, LeadAssignment.Status.EXPIRED]
+        ).values_list("partner_id", "status")
     )
     last_offer = dict(
         LeadAssignment.objects.filter(partner_id__in=[p.pk for p in partners])
@@ -68,8 +70,11 @@ def _candidates(lead: Lead) -> list[dict[str, Any]]:
         for fits, reason in (_location_fits(profile, lead), _interest_fits(profile, lead)):
             reasons.append(reason)
             eligible &= fits
-        if partner.pk in rejected:
-            eligible, reasons = False, [*reasons, "rejected this lead"]
+        if partner.pk in passed:
+            label = (
+                "rejected this lead" if passed[partner.pk] == LeadAssignment.Status.REJECTED else "let the offer expire"
+            )
+            eligible, reasons = False, [*reasons, label]
         if free <= 0:
             eligible, reasons = False, [*reasons, "no free capacity"]
         rows.append(

@@ -381,6 +381,23 @@ def _returning(part: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
     return part[0] + " RETURNING id", part[1]
 
 
+def lead_identities_share(*, lead: Lead, tenant_id: Any) -> int:
+    """Give a lead its identities in another tenant too (a pool lead accepted by a partner).
+
+    The pool identities stay, so a later pool delivery of the person still merges into this lead;
+    an identity the partner already holds for another lead is left alone (those stay two leads).
+    """
+    table = LeadIdentity._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (tenant_id, kind, value_hash, lead_id, created_at) "  # noqa: S608 - table name is ours
+        f"SELECT %s, kind, value_hash, lead_id, %s FROM {table} WHERE lead_id = %s AND tenant_id <> %s "
+        "ON CONFLICT (tenant_id, kind, value_hash) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant_id, db_value(timezone.now()), db_value(lead.pk), tenant_id])
+        return cursor.rowcount
+
+
 def lead_ingest(
     *,
     payload: dict[str, Any],

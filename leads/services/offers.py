@@ -24,6 +24,7 @@ from compliance.services import audit_record, consent_grant, on_commit
 from config.exceptions import ConflictError, DomainError, NotFoundError
 from leads.models import AssignmentDecision, Lead, LeadAssignment
 from leads.selectors.capacity import partner_capacities
+from leads.services.ingest import lead_identities_share
 
 #: The frozen pool split (SPEC §3/§4.7): 1/3 platform, 2/3 partner, four decimal places.
 POOL_SPLIT: dict[str, Decimal] = {"platform": Decimal("0.3333"), "partner": Decimal("0.6667")}
@@ -203,6 +204,8 @@ def offer_accept(*, offer: LeadAssignment, actor: User) -> LeadAssignment:
     lead.tenant = partner.organization
     lead.assigned_partner = partner
     lead.save(update_fields=["tenant", "assigned_partner", "updated_at"])
+    # The person is now also known in the partner's tenant: their own campaigns dedup against it.
+    lead_identities_share(lead=lead, tenant_id=partner.organization_id)
     audit_record(
         event_type="lead.accepted",
         actor=partner,

@@ -44,3 +44,11 @@ class PartnerProfileFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(PartnerFactory, profile=None)
     capacity = 25
+
+
+def ensure_platform_organization() -> Organization:
+    """Transactional tests flush the database afterwards, migration data included: put the pool's owner back."""
+    org = Organization.objects.filter(is_platform=True).first()
+    if org is None:
+        org = Organization.objects.create(name="Lead-Plattform", slug="platform", kind="platform", is_platform=True)
+    return org

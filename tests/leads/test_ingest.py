@@ -7,7 +7,6 @@ import threading
 import pytest
 from django.db import connection
 
-from accounts.models import Organization
 from compliance.blind_index import blind_index
 from compliance.models import AuditEvent
 from config.exceptions import DomainError
@@ -187,9 +186,8 @@ def test_identity_hashes_are_blind_indexes(platform_org):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twenty_simultaneous_deliveries_of_one_person_end_as_one_lead():
+def test_twenty_simultaneous_deliveries_of_one_person_end_as_one_lead(platform_org):
     # given: 20 threads, each with its own database connection, released at the same moment
-    Organization.platform()
     barrier = threading.Barrier(20)
     results, errors = [], []
 
@@ -217,3 +215,22 @@ def test_twenty_simultaneous_deliveries_of_one_person_end_as_one_lead():
     assert sum(r.merged for r in results) == 19
     assert LeadIdentity.objects.count() == 2
     assert LeadActivity.objects.count() == 20
+
+
+def test_an_accepted_pool_lead_dedups_in_the_partners_tenant_and_in_the_pool(platform_org, admin_user):
+    from leads.services import offer_accept, offer_create
+
+    partner = PartnerFactory()
+    lead = lead_ingest(payload={"email": "accepted@kunde.de"}, channel="website").lead
+    offer_accept(offer=offer_create(lead=lead, partner=partner, actor=admin_user), actor=partner)
+
+    own = lead_ingest(payload={"email": "accepted@kunde.de", "city": "Linz"}, channel="facebook", partner=partner)
+    pool = lead_ingest(payload={"email": "ACCEPTED@kunde.de", "phone": "+43 660 1112223"}, channel="linkedin")
+
+    assert own.merged and pool.merged
+    assert own.lead.pk == pool.lead.pk == lead.pk
+    assert Lead.objects.count() == 1
+    assert set(LeadIdentity.objects.filter(lead=lead, kind="email").values_list("tenant_id", flat=True)) == {
+        platform_org.pk,
+        partner.organization_id,
+    }

@@ -12,13 +12,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import Organization, PartnerProfile, User
+from accounts.models import PartnerProfile, User
 from compliance.models import ConsentRecord
 from config.exceptions import ConflictError, NotFoundError
 from leads.models import Lead, LeadAssignment
 from leads.selectors.pool import offer_get_for_partner
 from leads.services import offer_accept, offer_create, offer_expire_due
-from tests.accounts.factories import PartnerFactory, UserFactory
+from tests.accounts.factories import PartnerFactory, UserFactory, ensure_platform_organization
 from tests.leads.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,9 +28,7 @@ ROUNDS = 4
 
 @pytest.fixture(autouse=True)
 def _platform_organization():
-    """Transactional tests flush the database afterwards, migration data included: put the pool's owner back."""
-    if not Organization.objects.filter(is_platform=True).exists():
-        Organization.objects.create(name="Lead-Plattform", slug="platform", kind="platform", is_platform=True)
+    ensure_platform_organization()
 
 
 def run_together(*calls: Callable[[], Any]) -> list[Any]:
