@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from leads.models import Lead
 from leads.selectors.pool import partner_choices, stats_range
+from leads.services.ingest import UPDATABLE_FIELDS, lead_identity_conflicts
 
 
 class PartnerChoiceField(forms.ModelChoiceField):
@@ -88,4 +89,24 @@ class LeadAddForm(forms.ModelForm):
         data = super().clean()
         if not (data.get("email") or data.get("phone")):
             raise forms.ValidationError(_("Give at least an email address or a phone number."))
+        return data
+
+
+class LeadChangeForm(forms.ModelForm):
+    """Corrections in the admin: a new email/phone that belongs to another lead is refused here."""
+
+    class Meta:
+        model = Lead
+        fields = sorted(UPDATABLE_FIELDS)
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk and {"email", "phone"} & set(self.changed_data):
+            contact = {name: data.get(name) or "" for name in ("email", "phone") if name in self.changed_data}
+            conflicts = lead_identity_conflicts(lead=self.instance, **contact)
+            if conflicts:
+                raise forms.ValidationError(
+                    _("This contact already belongs to lead %(leads)s: merge the leads instead."),
+                    params={"leads": ", ".join(conflicts)},
+                )
         return data

@@ -32,7 +32,7 @@ from compliance.services import audit_record
 from config.exceptions import DomainError
 from leads.admin.charts import STAGE_COLOURS, horizontal_bars, stacked_bars
 from leads.admin.filters import LEAD_FILTERS
-from leads.admin.forms import LeadAddForm, OfferForm, RejectForm, StatsRangeForm
+from leads.admin.forms import LeadAddForm, LeadChangeForm, OfferForm, RejectForm, StatsRangeForm
 from leads.admin.paginator import EstimatedCountPaginator
 from leads.models import Lead, LeadAssignment, LeadMerge
 from leads.selectors import lead_search_q, partner_capacities
@@ -158,6 +158,10 @@ class LeadAdmin(admin.ModelAdmin):
         "last_activity_at",
         "created_at",
         "updated_at",
+        # Channel ids are identities: they come from the channel, not from a hand edit.
+        "facebook_lead_id",
+        "linkedin_response_id",
+        "instagram_igsid",
     )
     fieldsets = (
         (None, {"fields": ("public_id", "tenant", "channel", "source", "status", "is_test", "merged_into")}),
@@ -455,8 +459,7 @@ class LeadAdmin(admin.ModelAdmin):
     # --- add and change ---------------------------------------------------------------------
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = LeadAddForm
+        kwargs["form"] = LeadAddForm if obj is None else LeadChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
@@ -467,7 +470,12 @@ class LeadAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            # Corrections go through the service: new contact data joins the identity graph, audited.
+            from leads.services.ingest import lead_update
+
+            lead_update(
+                lead=obj, data={name: form.cleaned_data[name] for name in form.changed_data}, actor=request.user
+            )
             return
         from leads.services.ingest import lead_ingest
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
-from compliance.services import audit_event_build, on_commit
-from config.exceptions import DomainError, TransientError
+from compliance.services import audit_event_build, audit_record, on_commit
+from config.exceptions import ConflictError, DomainError, TransientError
 from leads.bulk import chaining_supported, db_value, insert_sql, mark_saved, run_chain
 from leads.models import (
     Company,
@@ -47,6 +47,7 @@ from leads.services.scoring import (
     ScoreInput,
     compute_score,
     icp_match,
+    lead_rescore,
     score_apply,
     score_input_for,
 )
@@ -379,6 +380,91 @@ def _merge_into(
 
 def _returning(part: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
     return part[0] + " RETURNING id", part[1]
+
+
+#: Fields an operator may correct on an existing lead (status, score and ownership have their services).
+UPDATABLE_FIELDS = frozenset(
+    {
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "company_name",
+        "company_domain",
+        "company_size_band",
+        "industry",
+        "employees",
+        "revenue_band",
+        "company_linkedin_url",
+        "job_title",
+        "interest_type",
+        "postcode",
+        "city",
+        "region",
+        "country",
+        "attributes",
+        "consent_marketing",
+        "consent_at",
+        "opted_out_at",
+        "is_test",
+        "lost_reason",
+        "channel",
+        "source",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "referrer",
+        "landing_page",
+        "source_campaign",
+    }
+)
+
+
+def lead_identity_conflicts(*, lead: Lead, email: str = "", phone: str = "") -> list[str]:
+    """Public ids of other leads that already own this email/phone in the lead's tenant."""
+    norm = normalize_payload({"email": email, "phone": phone}, channel=lead.channel)
+    owners = _existing(lead.tenant_id, norm.identities) if norm.identities else {}
+    others = {pk for pk in owners.values() if pk != lead.pk}
+    return sorted(Lead.objects.filter(pk__in=others).values_list("public_id", flat=True))
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, data: dict[str, Any], actor: User | None) -> Lead:
+    """Correct a lead's data; a new email/phone joins the identity graph (or is refused as a duplicate)."""
+    unknown = set(data) - UPDATABLE_FIELDS
+    if unknown:
+        raise DomainError(
+            _("These fields cannot be changed here: %(fields)s") % {"fields": ", ".join(sorted(unknown))},
+            code="invalid_field",
+        )
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    changed = [name for name, value in data.items() if getattr(lead, name) != value]
+    if not changed:
+        return lead
+    contact = {name: data[name] for name in ("email", "phone") if name in changed and data[name]}
+    if contact:
+        conflicts = lead_identity_conflicts(lead=lead, **contact)
+        if conflicts:
+            raise ConflictError(
+                _("This contact already belongs to lead %(leads)s: merge the leads instead.")
+                % {"leads": ", ".join(conflicts)},
+                code="identity_taken",
+            )
+        norm = normalize_payload(contact, channel=lead.channel)
+        data = {**data, **{k: v for k, v in norm.fields.items() if k in contact}}
+        # The new identities point at this lead; the old ones stay (the person had them too).
+        _claim_identities(lead.tenant_id, lead.pk, norm.identities)
+        owners = _existing(lead.tenant_id, norm.identities)
+        if any(owner != lead.pk for owner in owners.values()):
+            raise ConflictError(_("This contact was just taken by another lead."), code="identity_taken")
+    for name in changed:
+        setattr(lead, name, data[name])
+    lead.full_clean(exclude=[f.name for f in Lead._meta.fields if f.name not in changed])
+    lead.save(update_fields=[*changed, "updated_at"])
+    audit_record(event_type="lead.updated", actor=actor, obj=lead, payload={"fields": sorted(changed)})
+    return lead_rescore(lead=lead, reason="Daten geändert")
 
 
 def lead_identities_share(*, lead: Lead, tenant_id: Any) -> int:

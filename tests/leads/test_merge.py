@@ -175,3 +175,41 @@ def test_merge_keeps_one_open_offer(platform_org, admin_user):
     offer_b.refresh_from_db()
     assert offer_b.status == "revoked" and offer_b.lead_id == a.pk
     assert a.offers.filter(status="offered").count() == 1
+
+
+def test_lead_update_joins_the_identity_graph_and_refuses_taken_contacts(platform_org, admin_user):
+    from leads.services.ingest import lead_update
+
+    lead = _lead({"email": "alt@x.de"})
+    other = _lead({"email": "besetzt@x.de"})
+
+    lead = lead_update(lead=lead, data={"email": " Neu@X.de ", "city": "Bremen"}, actor=admin_user)
+
+    assert (lead.email, lead.city) == ("neu@x.de", "Bremen")
+    assert lead_ingest(payload={"email": "neu@x.de"}, channel="website").lead.pk == lead.pk
+    assert lead_ingest(payload={"email": "alt@x.de"}, channel="website").lead.pk == lead.pk
+    assert AuditEvent.objects.filter(event_type="lead.updated", object_id=str(lead.pk)).exists()
+    with pytest.raises(ConflictError) as exc:
+        lead_update(lead=lead, data={"email": "besetzt@x.de"}, actor=admin_user)
+    assert other.public_id in exc.value.message
+    with pytest.raises(DomainError):
+        lead_update(lead=lead, data={"status": "won"}, actor=admin_user)
+
+
+def test_admin_edit_goes_through_lead_update(client, platform_org, admin_user):
+    lead = _lead({"email": "edit@x.de", "first_name": "Alt"})
+    taken = _lead({"email": "taken@x.de"})
+    client.force_login(admin_user)
+    url = f"/admin/leads/lead/{lead.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {k: ("" if v is None else v) for k, v in form.initial.items() if k in form.fields}
+    data["attributes"] = "{}"
+    data.update({"first_name": "Neu", "email": "taken@x.de"})
+
+    refused = client.post(url, data)
+
+    assert refused.status_code == 200 and taken.public_id in refused.content.decode()
+    data["email"] = "edit@x.de"
+    assert client.post(url, data).status_code == 302
+    assert Lead.objects.get(pk=lead.pk).first_name == "Neu"
+    assert AuditEvent.objects.filter(event_type="lead.updated", object_id=str(lead.pk)).exists()
