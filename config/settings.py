@@ -192,6 +192,8 @@ CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
 }
 # Pool offers: expire unanswered offers (48 h) and re-offer when auto-assignment is on.
 CELERY_BEAT_SCHEDULE["leads-offer-expiry"] = {"task": "leads.offer_expire_due_task", "schedule": timedelta(minutes=5)}
+# Pool statistics: keep the default 30-day figures warm, so the page and API-553 never count cold.
+CELERY_BEAT_SCHEDULE["leads-pool-stats"] = {"task": "leads.pool_stats_warm_task", "schedule": timedelta(minutes=1)}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -6,7 +6,7 @@ import time
 
 from celery import shared_task
 
-__all__ = ["lead_reoffer_task", "offer_expire_due_task", "offer_notify_task"]
+__all__ = ["lead_reoffer_task", "offer_expire_due_task", "offer_notify_task", "pool_stats_warm_task"]
 
 
 #: One beat run works through overdue offers in batches for at most this long; the next run continues.
@@ -41,3 +41,11 @@ def lead_reoffer_task(lead_id: str) -> None:
     from leads.services.offers import lead_reoffer
 
     lead_reoffer(lead_id=lead_id)
+
+
+@shared_task(name="leads.pool_stats_warm_task", ignore_result=True)
+def pool_stats_warm_task() -> None:
+    """Recount the default 30-day pool statistics before the cached copy expires (beat, every minute)."""
+    from leads.selectors.pool import pool_stats
+
+    pool_stats(use_cache=False)

@@ -392,3 +392,13 @@ def test_every_operation_names_its_api_id_in_the_schema(api_client, admin_user):
     }
     for key, api_id in expected.items():
         assert summaries.get(key, "").startswith(api_id), (key, sorted(summaries))
+
+
+def test_stats_warm_task_refreshes_the_cached_default_range(platform_org, django_assert_max_num_queries):
+    from leads.offer_tasks import pool_stats_warm_task
+    from leads.selectors.pool import pool_stats
+
+    pool_stats_warm_task.delay()
+    with django_assert_max_num_queries(0):
+        cached = pool_stats()
+    assert "generated_at" in cached
