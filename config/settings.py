@@ -190,6 +190,11 @@ CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
     "task": "webhooks.tasks.webhook_payloads_purge_task",
     "schedule": crontab(hour=3, minute=40),
 }
+# LinkedIn: refresh access tokens a week before they expire; dead tokens mark the connection broken.
+CELERY_BEAT_SCHEDULE["linkedin-token-refresh"] = {
+    "task": "webhooks.tasks.linkedin_tokens_refresh_task",
+    "schedule": timedelta(hours=1),
+}
 # Pool offers: expire unanswered offers (48 h) and re-offer when auto-assignment is on.
 CELERY_BEAT_SCHEDULE["leads-offer-expiry"] = {"task": "leads.offer_expire_due_task", "schedule": timedelta(minutes=5)}
 # Pool statistics: keep the default 30-day figures warm, so the page and API-553 never count cold.

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("leads.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("integrations/", include("webhooks.integrations")),
 ]
 
 handler400 = "config.api.bad_request"

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection as db_connection
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -19,11 +19,26 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import User
+from config.exceptions import DomainError
 from webhooks.mapping import IGNORE, KEEP_AS_ATTRIBUTE, TARGETS
-from webhooks.models import Conversation, InstagramRule, Message, MetaPageConnection, WebhookEvent
+from webhooks.models import (
+    Conversation,
+    InstagramRule,
+    LinkedInConnection,
+    Message,
+    MetaPageConnection,
+    WebhookEvent,
+)
+from webhooks.providers.linkedin_client import LinkedInOAuthError
 from webhooks.selectors import connection_health_rows, ledger_stats, webhook_event_list
 from webhooks.services import meta_page_save, webhook_event_replay
 from webhooks.services.instagram import window_open
+from webhooks.services.linkedin_connections import (
+    LinkedInConnectionBroken,
+    linkedin_connection_save,
+    linkedin_owner_urn_clean,
+    linkedin_token_refresh,
+)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -410,3 +425,122 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description=_("reply window open"), boolean=True)
     def window_state(self, obj: Conversation) -> bool:
         return window_open(obj)
+
+
+# --- LinkedIn ---------------------------------------------------------------------------------
+
+
+class LinkedInConnectionForm(forms.ModelForm):
+    class Meta:
+        model = LinkedInConnection
+        fields = ("owner_urn", "name", "partner", "organization", "active")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "partner" in self.fields:
+            self.fields["partner"].queryset = User.objects.filter(role__in=User.PARTNER_ROLES).order_by("email")
+
+    def clean_owner_urn(self) -> str:
+        try:
+            return linkedin_owner_urn_clean(self.cleaned_data.get("owner_urn") or "")
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+@admin.register(LinkedInConnection)
+class LinkedInConnectionAdmin(admin.ModelAdmin):
+    """Tokens come from the OAuth flow or ``connect_linkedin`` only: never shown, never typed in here."""
+
+    form = LinkedInConnectionForm
+    list_display = (
+        "__str__",
+        "owner_urn",
+        "partner",
+        "active",
+        "status_badge",
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "last_success_at",
+        "last_error_at",
+    )
+    list_filter = ("status", "active")
+    list_select_related = ("partner", "organization")
+    search_fields = ("=owner_urn", "name")
+    readonly_fields = (
+        "oauth_link",
+        "token_state",
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "token_refreshed_at",
+        "scopes",
+        "connected_by",
+        "status",
+        "broken_at",
+        "last_success_at",
+        "last_error_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("owner_urn", "name", "active")}),
+        (_("Owner"), {"fields": ("partner", "organization")}),
+        (
+            _("Token"),
+            {
+                "fields": (
+                    "oauth_link",
+                    "token_state",
+                    "access_token_expires_at",
+                    "refresh_token_expires_at",
+                    "token_refreshed_at",
+                    "scopes",
+                    "connected_by",
+                )
+            },
+        ),
+        (_("Health"), {"fields": ("status", "broken_at", "last_success_at", "last_error_at", "last_error")}),
+        (None, {"fields": ("created_at", "updated_at")}),
+    )
+    actions = ["refresh_tokens"]
+    change_list_template = "admin/webhooks/linkedinconnection/change_list.html"
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: LinkedInConnection) -> str:
+        color = "#ba2121" if obj.is_broken else "#447e36"
+        return format_html('<strong style="color: {}">{}</strong>', color, obj.get_status_display())
+
+    @admin.display(description=_("token"))
+    def token_state(self, obj: LinkedInConnection) -> str:
+        if not obj.access_token:
+            return _("missing")
+        return _("stored (encrypted), with refresh token") if obj.refresh_token else _("stored (encrypted)")
+
+    @admin.display(description=_("connect"))
+    def oauth_link(self, obj: LinkedInConnection) -> str:
+        if obj.pk is None:
+            return _("Save first, then connect with LinkedIn.")
+        url = f"{reverse('linkedin-connect')}?owner={obj.owner_urn}"
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Connect with LinkedIn"))
+
+    def save_model(self, request, obj, form, change):
+        linkedin_connection_save(connection=obj, actor=request.user)
+
+    @admin.action(description=_("Refresh the tokens of the selected connections now"), permissions=["change"])
+    def refresh_tokens(self, request, queryset):
+        refreshed, failed = 0, []
+        for connection in queryset:
+            try:
+                linkedin_token_refresh(connection=connection)
+            except (LinkedInConnectionBroken, LinkedInOAuthError) as exc:
+                failed.append(f"{connection}: {getattr(exc, 'message', exc)}")
+            else:
+                refreshed += 1
+        if refreshed:
+            self.message_user(
+                request,
+                ngettext("%(count)d token refreshed.", "%(count)d tokens refreshed.", refreshed) % {"count": refreshed},
+                messages.SUCCESS,
+            )
+        for failure in failed:
+            self.message_user(request, failure, messages.ERROR)

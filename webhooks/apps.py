@@ -4,7 +4,7 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 #: Modules that register a provider with the shared webhook layer (``webhooks.registry``).
-PROVIDER_MODULES = ("webhooks.providers.facebook", "webhooks.providers.instagram")
+PROVIDER_MODULES = ("webhooks.providers.facebook", "webhooks.providers.instagram", "webhooks.providers.linkedin")
 
 
 class WebhooksConfig(AppConfig):

@@ -310,3 +310,84 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return self.mid or f"{self.direction}#{self.pk}"
+
+
+class LinkedInConnection(models.Model):
+    """A LinkedIn ad account or organization whose Lead Gen Form leads we receive, with its member tokens.
+
+    Tokens come from the OAuth flow (``/integrations/linkedin/connect/``) or ``connect_linkedin``;
+    they are encrypted and never shown again. Access tokens live 60 days, refresh tokens (approved
+    partners only) a year that does not reset on use; the beat task refreshes before expiry.
+    """
+
+    class Status(models.TextChoices):
+        OK = "ok", _("OK")
+        BROKEN = "broken", _("Token broken")
+
+    owner_urn = models.CharField(
+        _("owner URN"),
+        max_length=64,
+        unique=True,
+        help_text=_("urn:li:sponsoredAccount:<id> (ad account) or urn:li:organization:<id> (company page)."),
+    )
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    access_token = EncryptedTextField(_("access token"), blank=True, default="")
+    access_token_expires_at = models.DateTimeField(_("access token expires at"), null=True, blank=True)
+    refresh_token = EncryptedTextField(_("refresh token"), blank=True, default="")
+    refresh_token_expires_at = models.DateTimeField(_("refresh token expires at"), null=True, blank=True)
+    scopes = models.CharField(_("granted scopes"), max_length=500, blank=True)
+    token_refreshed_at = models.DateTimeField(_("token last refreshed"), null=True, blank=True)
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        verbose_name=_("owning organization"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="linkedin_connections",
+    )
+    partner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owning partner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="linkedin_connections",
+        help_text=_("Leads from a partner's own ad account go straight to that partner."),
+    )
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("connected by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    active = models.BooleanField(_("active"), default=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OK)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    broken_at = models.DateTimeField(_("broken since"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("LinkedIn connection")
+        verbose_name_plural = _("LinkedIn connections")
+        ordering = ["name", "owner_urn"]
+
+    def __str__(self) -> str:
+        return self.name or self.owner_urn
+
+    @property
+    def is_broken(self) -> bool:
+        return self.status == self.Status.BROKEN
+
+    def can_refresh(self, now) -> bool:
+        """A refresh token is stored and (as far as we know) still valid."""
+        return bool(self.refresh_token) and (
+            self.refresh_token_expires_at is None or self.refresh_token_expires_at > now
+        )
+
+    def access_token_expired(self, now) -> bool:
+        return self.access_token_expires_at is not None and self.access_token_expires_at <= now

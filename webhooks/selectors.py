@@ -9,7 +9,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from webhooks.models import MetaPageConnection, Provider, WebhookEvent
+from webhooks.models import LinkedInConnection, MetaPageConnection, Provider, WebhookEvent
 from webhooks.registry import all_providers
 
 
@@ -80,6 +80,35 @@ def meta_page_health_rows() -> list[HealthRow]:
                 failed_24h=sum(s.get("failed_24h", 0) for s in stats),
                 last_event_at=max(last_events) if last_events else None,
                 admin_url=reverse("admin:webhooks_metapageconnection_change", args=[connection.pk]),
+            )
+        )
+    return rows
+
+
+def linkedin_connection_health_rows() -> list[HealthRow]:
+    """Every LinkedIn ad account or organization with token state and event counts: two queries."""
+    since = timezone.now() - timedelta(hours=24)
+    connections = list(LinkedInConnection.objects.select_related("partner", "organization").order_by("name"))
+    stats = _event_stats(Provider.LINKEDIN, [c.owner_urn for c in connections], since) if connections else {}
+    rows = []
+    for connection in connections:
+        row = stats.get(connection.owner_urn, {})
+        rows.append(
+            HealthRow(
+                provider=Provider.LINKEDIN.label,
+                name=connection.name or connection.owner_urn,
+                external_id=connection.owner_urn,
+                owner=str(connection.partner or connection.organization or ""),
+                active=connection.active,
+                broken=connection.is_broken,
+                token_set=bool(connection.access_token),
+                last_success_at=connection.last_success_at,
+                last_error_at=connection.last_error_at,
+                last_error=connection.last_error,
+                events_24h=row.get("events_24h", 0),
+                failed_24h=row.get("failed_24h", 0),
+                last_event_at=row.get("last_event_at"),
+                admin_url=reverse("admin:webhooks_linkedinconnection_change", args=[connection.pk]),
             )
         )
     return rows

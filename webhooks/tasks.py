@@ -5,6 +5,7 @@ from __future__ import annotations
 from config.celery import app
 from webhooks.services import (
     instagram_reply_send,
+    linkedin_tokens_refresh_due,
     webhook_event_process,
     webhook_events_sweep,
     webhook_payloads_purge,
@@ -33,3 +34,9 @@ def webhook_payloads_purge_task() -> dict[str, int]:
 def instagram_reply_send_task(message_id: int) -> str:
     """Send one queued Instagram auto-reply; timeouts and 5xx are retried with backoff (BaseTask)."""
     return instagram_reply_send(message_id=message_id)
+
+
+@app.task(ignore_result=True)
+def linkedin_tokens_refresh_task() -> dict[str, int]:
+    """Refresh LinkedIn tokens that expire within a week; mark dead ones broken (beat, hourly)."""
+    return linkedin_tokens_refresh_due()

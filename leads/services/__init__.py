@@ -17,6 +17,7 @@ from leads.services.core import (
     weighted_score,
 )
 from leads.services.enrichment import lead_enrich
+from leads.services.erasure import lead_anonymize as lead_anonymize
 from leads.services.ingest import IngestResult, NoIdentityError, lead_ingest
 from leads.services.merge import lead_merge, lead_unmerge
 from leads.services.offers import (

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Notification, PartnerProfile, User
 from compliance.models import AuditEvent, ConsentRecord
@@ -79,7 +79,7 @@ def test_never_above_capacity(admin_user):
     partner = _partner(capacity=2)
     LeadFactory(tenant=partner.organization, assigned_partner=partner)  # one open lead in their hands
     offer_create(lead=LeadFactory(), partner=partner, actor=admin_user)  # the second slot
-    with pytest.raises(ConflictError) as exc:
+    with translation.override("en"), pytest.raises(ConflictError) as exc:
         offer_create(lead=LeadFactory(), partner=partner, actor=admin_user)
     assert exc.value.code == "partner_capacity_full"
     assert "2 of 2" in exc.value.message

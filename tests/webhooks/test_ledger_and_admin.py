@@ -24,6 +24,13 @@ from webhooks.services.inbox import STUCK_AFTER, webhook_event_claim
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    """These tests read English messages; the German default has its own i18n tests."""
+    settings.LANGUAGE_CODE = "en"
+
+
 Status = WebhookEvent.Status
 
 

@@ -18,6 +18,13 @@ from webhooks.services import webhook_events_sweep
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    """These tests read English messages; the German default has its own i18n tests."""
+    settings.LANGUAGE_CODE = "en"
+
+
 FB_VECTOR = "facebook/leadgen_signature_vector.json"
 IG_VECTOR = "instagram/message_signature_vector.json"
 

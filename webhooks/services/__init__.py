@@ -2,7 +2,8 @@
 
 ``inbox``: the ledger shared by every provider (store, claim, finish, defer, replay, sweep).
 ``connections``: Meta page connections and their health. ``facebook``: Lead Ads processing and
-backfill. ``instagram``: DM threads, lead capture, intent and auto-replies.
+backfill. ``instagram``: DM threads, lead capture, intent and auto-replies. ``linkedin``: Lead Gen
+Form processing, erasure and backfill; ``linkedin_connections``: OAuth connections and token refresh.
 """
 
 from webhooks.services.connections import (
@@ -21,6 +22,14 @@ from webhooks.services.inbox import (
     webhook_payloads_purge,
 )
 from webhooks.services.instagram import instagram_message_handle, instagram_reply_send
+from webhooks.services.linkedin import linkedin_backfill, linkedin_lead_ingest, linkedin_response_erase
+from webhooks.services.linkedin_connections import (
+    linkedin_connection_connect,
+    linkedin_connection_save,
+    linkedin_oauth_complete,
+    linkedin_token_refresh,
+    linkedin_tokens_refresh_due,
+)
 
 __all__ = [
     "enqueue_events",
@@ -29,6 +38,14 @@ __all__ = [
     "facebook_leadgen_handle",
     "instagram_message_handle",
     "instagram_reply_send",
+    "linkedin_backfill",
+    "linkedin_connection_connect",
+    "linkedin_connection_save",
+    "linkedin_lead_ingest",
+    "linkedin_oauth_complete",
+    "linkedin_response_erase",
+    "linkedin_token_refresh",
+    "linkedin_tokens_refresh_due",
     "meta_connection_mark_broken",
     "meta_connection_mark_success",
     "meta_page_connect",

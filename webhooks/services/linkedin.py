@@ -1,0 +1,322 @@
+"""LinkedIn Lead Gen Forms: fetch each lead, map its answers, ingest it, record consents; erase withdrawn leads.
+
+The webhook carries URNs only; the answers come from ``/rest/leadFormResponses/{id}`` and their
+meaning from the form definition (cached per form id and version: a published version never
+changes). ``DELETED`` means the member withdrew: that response's personal data is erased.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from compliance.blind_index import blind_index
+from compliance.models import ConsentRecord
+from compliance.services import consent_grant
+from config.exceptions import DomainError
+from leads.models import Lead, LeadIdentity
+from leads.services import lead_anonymize, lead_ingest
+from webhooks.linkedin_mapping import map_lead_form_response, meta_key
+from webhooks.models import LinkedInConnection, Provider, WebhookEvent
+from webhooks.providers.linkedin_client import (
+    LEAD_TYPES,
+    LinkedInClient,
+    LinkedInPermanentError,
+    form_ref_of,
+    owner_kind,
+)
+from webhooks.registry import EventItem, HandlerResult, PermanentEventError
+from webhooks.services.inbox import webhook_event_process, webhook_event_record
+from webhooks.services.linkedin_connections import LinkedInConnectionBroken, linkedin_call
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LEAD_CREATED = "lead_created"
+LEAD_DELETED = "lead_deleted"
+FORM_CACHE_TTL = 7 * 24 * 3600
+FORM_CACHE_KEY = "webhooks:linkedin:form:{form_id}:v{version}"
+MAX_BACKFILL_PAGES = 10_000
+
+
+def deleted_key(response_id: str) -> str:
+    """Dedup key of a ``DELETED`` notification (``CREATED`` is keyed by the response id alone)."""
+    return f"deleted:{response_id}"
+
+
+def linkedin_connection_for(owner_urn: str) -> LinkedInConnection:
+    """Return the active connection of an owner, or fail the event: without a token the lead cannot be fetched."""
+    connection = (
+        LinkedInConnection.objects.select_related("partner", "organization")
+        .filter(owner_urn=owner_urn, active=True)
+        .first()
+        if owner_urn
+        else None
+    )
+    if connection is None or not connection.access_token:
+        raise PermanentEventError(
+            _("%(owner)s is not connected; connect it with LinkedIn and the lead is fetched then.")
+            % {"owner": owner_urn or "?"},
+            code="no_connection",
+        )
+    if connection.is_broken:
+        raise PermanentEventError(
+            _("The LinkedIn token of %(owner)s is broken; connect it again and the lead is fetched then.")
+            % {"owner": owner_urn},
+            code="token_invalid",
+        )
+    return connection
+
+
+def _fetch(connection: LinkedInConnection, call: Callable[[LinkedInClient], T]) -> T:
+    """Call LinkedIn for an event: a dead token or a permanent 4xx fails it, throttling and 5xx defer it."""
+    try:
+        return linkedin_call(connection=connection, call=call)
+    except LinkedInConnectionBroken as exc:
+        raise PermanentEventError(exc.message, code="token_invalid") from None
+    except LinkedInPermanentError as exc:
+        raise PermanentEventError(exc.summary(), code="linkedin_error") from None
+
+
+def linkedin_form_get(*, connection: LinkedInConnection, form_id: str, version: str) -> dict[str, Any]:
+    """The form definition for a versioned form URN, from the cache or ``/rest/leadForms/{id}``."""
+    cache_key = FORM_CACHE_KEY.format(form_id=form_id, version=version)
+    try:
+        cached = cache.get(cache_key)
+    except Exception:
+        cached = None
+    if isinstance(cached, dict):
+        return cached
+    form = _fetch(connection, lambda client: client.lead_form(form_id))
+    # The endpoint returns the current version; cache it under the version it says it is.
+    fetched_version = str(form.get("versionId") or version)
+    try:
+        cache.set(FORM_CACHE_KEY.format(form_id=form_id, version=fetched_version), form, FORM_CACHE_TTL)
+    except Exception:
+        logger.warning("Cannot cache the LinkedIn form definition", extra={"form_id": form_id})
+    return form
+
+
+def _form_for(connection: LinkedInConnection, response: dict[str, Any]) -> dict[str, Any]:
+    embedded = response.get("form")
+    if isinstance(embedded, dict) and (embedded.get("content") or {}).get("questions"):
+        return embedded
+    ref = form_ref_of(response.get("versionedLeadGenFormUrn"))
+    if ref is None:
+        raise PermanentEventError(
+            _("The lead names no versioned form; its answers cannot be mapped."), code="invalid_payload"
+        )
+    return linkedin_form_get(connection=connection, form_id=ref[0], version=ref[1])
+
+
+@transaction.atomic
+def linkedin_lead_ingest(
+    *, connection: LinkedInConnection, response: dict[str, Any], form: dict[str, Any] | None, response_id: str
+) -> Lead:
+    """Ingest one lead for its owner (a partner's ad account routes to the partner) and record its consents."""
+    mapped = map_lead_form_response(response, form, response_id=response_id, owner_urn=connection.owner_urn)
+    result = lead_ingest(
+        payload=mapped.payload,
+        channel=Lead.Channel.LINKEDIN,
+        partner=connection.partner,
+        tenant=connection.organization if connection.partner is None else None,
+        idempotency_key=response_id,
+        actor=None,
+        activity="form_submitted",
+    )
+    if not result.duplicate:
+        for consent in mapped.consents:
+            if not consent.accepted:
+                continue
+            consent_grant(
+                code=ConsentRecord.Code.FORM_DISCLAIMER,
+                # A published form version is immutable: id and version name the consent text.
+                version=f"li-form-{mapped.form_id}-v{mapped.form_version}"[:40],
+                actor=None,
+                lead=result.lead,
+                text=consent.text or f"consent {consent.consent_id}",
+                evidence={
+                    "source": "linkedin_lead_gen",
+                    "response_id": response_id,
+                    "form_id": mapped.form_id,
+                    "form_version": mapped.form_version,
+                    "consent_id": consent.consent_id,
+                    "required": consent.required,
+                    "owner": connection.owner_urn,
+                    "submitted_at": response.get("submittedAt"),
+                },
+            )
+    return result.lead
+
+
+def _withdrawn(response_id: str) -> bool:
+    return WebhookEvent.objects.filter(provider=Provider.LINKEDIN, dedup_key=deleted_key(response_id)).exists()
+
+
+def linkedin_lead_created_handle(event: WebhookEvent) -> HandlerResult:
+    """Handler for ``CREATED``: fetch the response, resolve its form, ingest."""
+    item = event.item
+    response_id = str(item.get("response_id") or "")
+    if not response_id:
+        raise PermanentEventError(_("The notification has no lead form response."), code="invalid_payload")
+    if _withdrawn(response_id):
+        return HandlerResult(status=WebhookEvent.Status.IGNORED, error_code="withdrawn", message="member withdrew")
+    connection = linkedin_connection_for(str(item.get("owner") or ""))
+    response = item.get("response") or _fetch(connection, lambda client: client.lead_form_response(response_id))
+    form = _form_for(connection, response)
+    lead = linkedin_lead_ingest(connection=connection, response=response, form=form, response_id=response_id)
+    if _withdrawn(response_id):
+        # DELETED was processed while we fetched: it found no lead, so erase now.
+        linkedin_response_erase(response_id=response_id, actor=None)
+    return HandlerResult(lead=lead)
+
+
+def linkedin_lead_deleted_handle(event: WebhookEvent) -> HandlerResult:
+    """Handler for ``DELETED``: the member withdrew, so that response's data is erased (the audit stays)."""
+    response_id = str(event.item.get("response_id") or "")
+    if not response_id:
+        raise PermanentEventError(_("The notification has no lead form response."), code="invalid_payload")
+    leads = linkedin_response_erase(response_id=response_id, actor=None)
+    return HandlerResult(lead=leads[0] if leads else None, message=f"{len(leads)} lead(s) anonymized")
+
+
+@transaction.atomic
+def linkedin_response_erase(*, response_id: str, actor: User | None) -> list[Lead]:
+    """Anonymize the leads a response created or merged into, drop its answers, scrub its stored copy.
+
+    Leads are found by the response's identity (it follows merges) and by the response id column
+    (the lead it first created, even if merged away since). The response-id identity stays: a late
+    redelivery or a backfill then finds a duplicate instead of creating the person again.
+    """
+    kind = LeadIdentity.Kind.LINKEDIN_RESPONSE_ID
+    by_identity = LeadIdentity.objects.filter(kind=kind, value_hash=blind_index(kind, response_id)).values("lead_id")
+    leads = list(
+        Lead.objects.select_for_update()
+        .filter(Q(pk__in=by_identity) | Q(linkedin_response_id=response_id))
+        .order_by("pk")
+    )
+    erased = []
+    for lead in leads:
+        attributes = dict(lead.attributes or {})
+        meta = attributes.pop(meta_key(response_id), None)
+        for key in (meta or {}).get("keys", []):
+            attributes.pop(key, None)
+        if attributes != (lead.attributes or {}):
+            lead.attributes = attributes
+            lead.save(update_fields=["attributes", "updated_at"])
+        erased.append(lead_anonymize(lead=lead, actor=actor, reason="linkedin_lead_deleted"))
+    # A backfill stores the whole response (answers included) in the ledger: keep the ids only.
+    for event in WebhookEvent.objects.filter(provider=Provider.LINKEDIN, dedup_key=response_id):
+        item = event.item
+        if "response" in item:
+            item.pop("response")
+            item["erased"] = True
+            WebhookEvent.objects.filter(pk=event.pk).update(payload=json.dumps(item, separators=(",", ":")))
+    logger.info("LinkedIn response erased", extra={"leads": len(erased)})
+    return erased
+
+
+# --- Backfill ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BackfillStats:
+    pages: int = 0
+    seen: int = 0
+    new: int = 0
+    known: int = 0
+    failed: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def linkedin_backfill(
+    *,
+    connection: LinkedInConnection,
+    since: datetime | None = None,
+    lead_types: tuple[str, ...] | None = None,
+    page_size: int = 10,
+    test_leads: bool = False,
+    progress: Callable[[BackfillStats], None] | None = None,
+) -> BackfillStats:
+    """Fetch the owner's leads with the ``q=owner`` finder (offset paging) and process those not yet known.
+
+    Idempotent through the ledger's dedup key (the response id): leads that came by webhook, or in
+    an earlier run, are counted as known and left alone. LinkedIn keeps leads for 365 days.
+    """
+    if connection.is_broken:
+        raise DomainError(_("The LinkedIn token is broken; connect the account again first."), code="token_invalid")
+    now = timezone.now()
+    since_ms = int(since.timestamp() * 1000) if since else None
+    until_ms = int(now.timestamp() * 1000) if since else None
+    stats = BackfillStats()
+    for lead_type in lead_types or LEAD_TYPES.get(owner_kind(connection.owner_urn), ("SPONSORED",)):
+        start = 0
+        for _page in range(MAX_BACKFILL_PAGES):
+            page = linkedin_call(
+                connection=connection,
+                call=lambda client, start=start, lead_type=lead_type: client.lead_form_responses(
+                    owner_urn=connection.owner_urn,
+                    lead_type=lead_type,
+                    start=start,
+                    count=page_size,
+                    since_ms=since_ms,
+                    until_ms=until_ms,
+                    test_leads=test_leads,
+                ),
+            )
+            elements = [e for e in page.get("elements") or [] if isinstance(e, dict)]
+            stats.pages += 1
+            for response in elements:
+                stats.seen += 1
+                _backfill_one(connection=connection, response=response, lead_type=lead_type, stats=stats)
+            if progress:
+                progress(stats)
+            start += len(elements)
+            total = (page.get("paging") or {}).get("total")
+            # Rest.li offset paging: stop at the total, or (without one) at the first short page.
+            done = start >= total if isinstance(total, int) else len(elements) < page_size
+            if not elements or done:
+                break
+    return stats
+
+
+def _backfill_one(
+    *, connection: LinkedInConnection, response: dict[str, Any], lead_type: str, stats: BackfillStats
+) -> None:
+    response_id = str(response.get("id") or "")
+    if not response_id:
+        stats.failed += 1
+        return
+    item = EventItem(
+        event_type=LEAD_CREATED,
+        dedup_key=response_id,
+        object_id=connection.owner_urn,
+        payload={
+            "source": "backfill",
+            "response_id": response_id,
+            "owner": connection.owner_urn,
+            "lead_type": lead_type,
+            "response": response,
+        },
+    )
+    event, created = webhook_event_record(provider=Provider.LINKEDIN, item=item)
+    if not created:
+        stats.known += 1
+        return
+    stats.new += 1
+    status = webhook_event_process(event_id=event.pk) or event.status
+    stats.statuses[status] = stats.statuses.get(status, 0) + 1
+    if status == WebhookEvent.Status.FAILED:
+        stats.failed += 1
