@@ -202,6 +202,9 @@ CELERY_BEAT_SCHEDULE["leads-pool-stats"] = {"task": "leads.pool_stats_warm_task"
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Partners sign in to the portal (Zone 2); the admin console has its own login page.
+LOGIN_URL = "/portal/leads/login/"
+LOGIN_REDIRECT_URL = "/portal/leads/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -316,6 +319,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Fields named alike with different choices (lead vs deal stage, lead vs contact channel) get distinct names.
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStageEnum": "leads.models.Lead.Stage",
+        "LeadChannelEnum": "leads.models.Lead.Channel",
+        "DealStageEnum": "deals.models.PartnerDeal.Stage",
+        "DealStartStageEnum": "deals.services.START_STAGE_CHOICES",
+        "ContactChannelEnum": "leads.services.work.ContactChannel",
+    },
 }
 
 # --- Logging: structured JSON lines with request ids, never raw PII ---------------------------

@@ -18,7 +18,9 @@ urlpatterns = [
     api_path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     api_path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.urls")),
+    path("api/", include("deals.urls")),
     path("api/", include("leads.urls")),
+    path("portal/leads/", include("leads.portal.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("integrations/", include("webhooks.integrations")),
 ]

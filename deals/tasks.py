@@ -1,1 +1,1 @@
-"""Tasks of the deals app (SPEC §2 module shape); filled by the deals feature issue."""
+"""Tasks of the deals app: none yet (stage changes have no side effect beyond the audit trail)."""

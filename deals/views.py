@@ -1,1 +1,1 @@
-"""Views of the deals app (SPEC §2 module shape); filled by the deals feature issue."""
+"""Portal pages for deals live with the rest of the partner portal in ``leads/portal/`` (one shell, one URL space)."""

@@ -1,6 +1,7 @@
 """URL routes of the leads app (mounted under /api/)."""
 
 from leads.api import leads as leads_api
+from leads.api import partner as partner_api
 from leads.api import pool as pool_api
 
-urlpatterns = [*pool_api.urlpatterns, *leads_api.urlpatterns]
+urlpatterns = [*pool_api.urlpatterns, *partner_api.urlpatterns, *leads_api.urlpatterns]

@@ -7,6 +7,13 @@ cd "$(dirname "$0")/.."
 
 bash scripts/services.sh
 
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser build here).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing chromium (apt)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/tmp/apt-chromium.log 2>&1 \
+    || { tail -5 /tmp/apt-chromium.log >&2; echo "chromium is missing: browser tests will be skipped" >&2; }
+fi
+
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # Reinstall only when the pinned dependencies changed.

@@ -1,21 +1,27 @@
-"""Lead API: manual creation (API-505), activity tracking (API-506), merge (API-507)."""
+"""Lead API: list (API-500), manual creation (API-505), activity tracking (API-506), merge (API-507)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import django_filters
 from django.urls import re_path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import IsPartner, IsStaffRole, require_scope
+from config.api import DefaultPagination
+from deals.api import error_responses
 from leads.models import Lead
+from leads.portal.selectors import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, lead_list_for
 from leads.selectors import lead_get_for
 from leads.services import lead_ingest, lead_merge, lead_track_activity
 
@@ -31,6 +37,8 @@ class LeadOutputSerializer(serializers.ModelSerializer):
     last_name = serializers.CharField()
     assigned_partner = serializers.PrimaryKeyRelatedField(read_only=True)
     score_breakdown = serializers.JSONField()
+    # Blank until known: the schema must admit "" besides the choices.
+    interest_type = serializers.ChoiceField(choices=Lead.InterestType.choices, allow_blank=True)
 
     class Meta:
         model = Lead
@@ -71,10 +79,64 @@ class CanCreateLead(BasePermission):
         return IsStaffRole().has_permission(request, view) or IsPartner().has_permission(request, view)
 
 
+class LeadListFilter(django_filters.FilterSet):
+    """API-500's filters; an unknown choice is a 400, not an empty page."""
+
+    status = django_filters.ChoiceFilter(choices=Lead.Status.choices)
+    stage = django_filters.ChoiceFilter(choices=Lead.Stage.choices)
+    channel = django_filters.ChoiceFilter(choices=Lead.Channel.choices)
+    source = django_filters.ChoiceFilter(choices=Lead.Source.choices)
+    q = django_filters.CharFilter(max_length=120)
+    ordering = django_filters.ChoiceFilter(choices=[(key, key) for key in LEAD_ORDERINGS])
+
+    class Meta:
+        model = Lead
+        fields: list[str] = []
+
+
+class LeadPageSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "LeadPage"
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = LeadOutputSerializer(many=True)
+
+
 class LeadCreateApi(APIView):
-    """API-505: a partner records an own lead (theirs, no split); staff add a lead to the pool."""
+    """API-500: a partner lists own and accepted leads. API-505: a partner records an own lead (theirs, no
+    split); staff add a lead to the pool."""
 
     permission_classes = [CanCreateLead]
+
+    @extend_schema(
+        operation_id="API-500_lead_list",
+        summary="API-500 List my leads",
+        description="Own and accepted leads (staff: every live lead), filtered, paginated. `q` is an exact email, "
+        "phone or public id (PII is encrypted) or part of the company name.",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Lead.Status.values),
+            OpenApiParameter("stage", OpenApiTypes.STR, enum=Lead.Stage.values),
+            OpenApiParameter("channel", OpenApiTypes.STR, enum=Lead.Channel.values),
+            OpenApiParameter("source", OpenApiTypes.STR, enum=Lead.Source.values),
+            OpenApiParameter("q", OpenApiTypes.STR),
+            OpenApiParameter("ordering", OpenApiTypes.STR, enum=list(LEAD_ORDERINGS)),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1–200, default 50."),
+        ],
+        responses={200: LeadPageSerializer, **error_responses(400, 401, 403, 404)},
+        tags=["leads"],
+    )
+    def get(self, request):
+        filterset = LeadListFilter(request.query_params, queryset=Lead.objects.none())
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        data = {key: value for key, value in filterset.form.cleaned_data.items() if value}
+        data["ordering"] = data.get("ordering") or DEFAULT_LEAD_ORDERING
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(lead_list_for(request.user, **data), request, view=self)
+        return paginator.get_paginated_response(LeadOutputSerializer(page, many=True).data)
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -30,6 +30,7 @@ from leads.services.offers import (
     offer_revoke,
 )
 from leads.services.scoring import lead_rescore
+from leads.services.work import lead_contact_log, lead_follow_up_set, lead_mark_lost, lead_note_add, lead_qualify
 
 #: SPEC §4 names the entry point ``ingest_lead``; the service naming rule says ``lead_ingest``.
 ingest_lead = lead_ingest
@@ -42,14 +43,19 @@ __all__ = [
     "ingest_lead",
     "lead_activity_add",
     "lead_auto_assign",
+    "lead_contact_log",
     "lead_create",
     "lead_decay_sweep",
     "lead_enrich",
+    "lead_follow_up_set",
     "lead_ingest",
     "lead_intent_add",
+    "lead_mark_lost",
     "lead_merge",
+    "lead_note_add",
     "lead_opt_out",
     "lead_pool_reject",
+    "lead_qualify",
     "lead_rescore",
     "lead_score_set",
     "lead_status_transition",

@@ -1,0 +1,1 @@
+"""The partner portal (Zone 2, SPEC §9): server-rendered pages under /portal/leads/."""
