@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import Organization, PartnerProfile, Team, User
 from compliance.models import AuditEvent
-from leads.models import Lead, LeadActivity, LeadScoreHistory
+from deals.models import PartnerDeal
+from leads.models import Lead, LeadActivity, LeadIdentity, LeadScoreHistory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +25,8 @@ def counts() -> dict[str, int]:
         "activities": LeadActivity.objects.count(),
         "history": LeadScoreHistory.objects.count(),
         "audit": AuditEvent.objects.count(),
+        "deals": PartnerDeal.objects.count(),
+        "identities": LeadIdentity.objects.count(),
     }
 
 
@@ -40,6 +43,10 @@ def test_seed_demo_twice_gives_the_same_counts(settings):
     assert set(Lead.objects.values_list("status", flat=True)) == set(Lead.Status.values)
     for lead in Lead.objects.all():
         assert lead.stage == Lead.Stage.for_score(lead.score)
+        assert lead.score_breakdown.get("total") == lead.score  # explainable, not made up
+    converted = Lead.objects.filter(status=Lead.Status.CONVERTED)
+    assert PartnerDeal.objects.filter(lead__in=converted).count() == converted.count() > 0
+    assert {"won", "lost"} <= set(PartnerDeal.objects.values_list("stage", flat=True))
     admin = User.objects.get(email="admin@demo.local")
     assert admin.role == User.Role.PLATFORM_ADMIN and admin.is_staff
     assert User.objects.filter(role=User.Role.TEAM_LEADER).count() == 2

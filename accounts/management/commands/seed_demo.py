@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -12,6 +13,8 @@ from django.utils import timezone
 
 from accounts.models import Organization, PartnerProfile, User
 from accounts.services import partner_create, team_for_leader, user_create
+from deals.models import PartnerDeal
+from deals.services import deal_lose, deal_move_stage, deal_win, lead_convert
 from leads.models import IcpProfile, Lead
 from leads.services import lead_ingest, lead_status_transition, lead_track_activity
 
@@ -73,6 +76,12 @@ CLIMB = [
     "email_clicked",
     "message_received",
     "email_replied",
+]
+DEAL_PATHS = [
+    ["qualified", "proposal"],
+    ["qualified", "proposal", "negotiation", "closing", "won"],
+    ["lost"],
+    ["qualified", "proposal", "negotiation"],
 ]
 STATUS_PATHS = {
     Lead.Status.NEW: [],
@@ -228,7 +237,26 @@ class Command(BaseCommand):
                 if STAGE_ORDER.index(Lead.Stage.for_score(lead.score)) >= STAGE_ORDER.index(target):
                     break
                 _activity, lead = lead_track_activity(lead=lead, activity_type=code, actor=None, channel=channel)
-            for step in STATUS_PATHS[status]:
-                lead_status_transition(lead=lead, to=step, actor=partner, reason="Demo")
+            if status == Lead.Status.CONVERTED:
+                # A converted lead is a deal in the partner's pipeline, at a stage along the kanban.
+                for step in (Lead.Status.CONTACTED, Lead.Status.QUALIFIED):
+                    lead = lead_status_transition(lead=lead, to=step, actor=partner, reason="Demo")
+                deal = lead_convert(lead=lead, actor=partner, deal_value=Decimal(rng.randint(150, 900) * 1000))
+                self._advance_deal(deal, partner, i)
+            else:
+                for step in STATUS_PATHS[status]:
+                    lead_status_transition(lead=lead, to=step, actor=partner, reason="Demo")
             created += 1
         return created
+
+    @staticmethod
+    def _advance_deal(deal: PartnerDeal, partner: User, i: int) -> None:
+        """Spread the demo deals over the kanban: open stages, won and lost."""
+        path = DEAL_PATHS[i % len(DEAL_PATHS)]
+        for stage in path:
+            if stage == PartnerDeal.Stage.WON:
+                deal_win(deal=deal, actor=partner)
+            elif stage == PartnerDeal.Stage.LOST:
+                deal_lose(deal=deal, actor=partner, reason="Finanzierung nicht möglich")
+            else:
+                deal = deal_move_stage(deal=deal, to=stage, actor=partner)
