@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,7 @@ def is_free_mail(domain: str) -> bool:
     return domain.lower() in _domain_list("free_mail_domains.txt")
 
 
+@lru_cache(maxsize=8192)  # bulk imports ask for the same few thousand domains over and over
 def is_disposable(domain: str) -> bool:
     domain = domain.lower()
     disposable = _domain_list("disposable_domains.txt")

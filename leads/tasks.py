@@ -48,3 +48,26 @@ def lead_decay_task() -> int:
     from leads.services.activity import lead_decay_sweep
 
     return lead_decay_sweep()
+
+
+@shared_task(name="leads.enrich_batch", ignore_result=True)
+def lead_enrich_batch_task(lead_ids: list[str]) -> None:
+    """Enrich a batch of imported leads with the remote providers: one task per import batch, not per row."""
+    import logging
+
+    from leads.services.enrichment import lead_enrich
+
+    for lead_id in lead_ids:
+        try:
+            lead_enrich(lead_id=lead_id)
+        except Exception:
+            logging.getLogger(__name__).warning("enrichment of an imported lead failed", extra={"lead_id": lead_id})
+
+
+@shared_task(name="leads.auto_assign_batch", ignore_result=True)
+def lead_auto_assign_batch_task(lead_ids: list[str]) -> None:
+    """Offer a batch of imported pool leads when auto-assignment is on (one task per import batch)."""
+    from leads.services.assignment import lead_auto_assign
+
+    for lead in Lead.objects.filter(pk__in=lead_ids).order_by("-score", "created_at"):
+        lead_auto_assign(lead=lead, actor=None)

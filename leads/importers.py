@@ -1,0 +1,872 @@
+"""Lead files in and out: CSV/XLSX/JSON readers, header → field mapping, and export writers.
+
+Readers stream (bounded memory, never the whole file): CSV with sniffed encoding (UTF-8 with or
+without BOM, else cp1252 as written by German Excel) and delimiter, XLSX through openpyxl's
+read-only mode, JSON arrays through an incremental decoder and JSON lines line by line. Each row
+comes out as ``(row_number, {header: value})``; ``ColumnMap`` turns it into a ``lead_ingest``
+payload (known English/German headers → lead fields, the rest → ``attributes``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import datetime as dt
+import functools
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+FORMATS = ("csv", "xlsx", "json")
+EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+IGNORE = "ignore"
+#: A row as a reader yields it: the values in header order (CSV/XLSX) or a JSON object.
+Row = list[Any] | dict[str, Any]
+ATTRIBUTES = "attributes"
+#: Payload keys of ``normalize_payload`` a column may fill.
+FIELD_TARGETS = frozenset(
+    {
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "full_name",
+        "company_name",
+        "company_domain",
+        "company_size_band",
+        "industry",
+        "employees",
+        "revenue_band",
+        "company_linkedin_url",
+        "job_title",
+        "interest_type",
+        "postcode",
+        "city",
+        "region",
+        "country",
+        "consent_marketing",
+        "consent_at",
+        "opted_out",
+        "is_test",
+        "captured_at",
+        "import_key",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "referrer",
+        "landing_page",
+        "source_campaign",
+        "facebook_lead_id",
+        "linkedin_response_id",
+        "instagram_igsid",
+    }
+)
+IDENTITY_TARGETS = frozenset(
+    {"email", "phone", "import_key", "facebook_lead_id", "linkedin_response_id", "instagram_igsid"}
+)
+DATE_TARGETS = frozenset({"captured_at", "consent_at"})
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "email": ("email", "emails", "mail", "emailadresse", "emailaddress", "mailadresse", "emailadr", "kontaktemail"),
+    "phone": (
+        "phone",
+        "phonenumber",
+        "telephone",
+        "telefon",
+        "telefonnummer",
+        "tel",
+        "telnr",
+        "rufnummer",
+        "festnetz",
+        "mobile",
+        "mobilephone",
+        "mobil",
+        "mobilnummer",
+        "mobiltelefon",
+        "mobilfunk",
+        "mobilfunknummer",
+        "handy",
+        "handynummer",
+        "cell",
+        "cellphone",
+    ),
+    "first_name": ("firstname", "first", "givenname", "forename", "vorname"),
+    "last_name": ("lastname", "last", "surname", "familyname", "nachname", "familienname", "zuname"),
+    "full_name": (
+        "fullname",
+        "name",
+        "vollername",
+        "vollstaendigername",
+        "contactname",
+        "contact",
+        "kontakt",
+        "kontaktperson",
+        "ansprechpartner",
+    ),
+    "company_name": (
+        "company",
+        "companyname",
+        "organisation",
+        "organization",
+        "organisationname",
+        "organizationname",
+        "employer",
+        "firma",
+        "firmenname",
+        "unternehmen",
+        "unternehmensname",
+        "arbeitgeber",
+    ),
+    "company_domain": ("domain", "companydomain", "website", "webseite", "homepage", "internetseite", "firmendomain"),
+    "company_size_band": (
+        "companysize",
+        "companysizeband",
+        "size",
+        "sizeband",
+        "firmengroesse",
+        "unternehmensgroesse",
+        "groesse",
+    ),
+    "employees": (
+        "employees",
+        "numberofemployees",
+        "headcount",
+        "mitarbeiter",
+        "mitarbeiterzahl",
+        "anzahlmitarbeiter",
+        "beschaeftigte",
+    ),
+    "revenue_band": ("revenue", "revenueband", "annualrevenue", "umsatz", "jahresumsatz"),
+    "industry": ("industry", "sector", "branche", "sektor"),
+    "job_title": (
+        "jobtitle",
+        "title",
+        "job",
+        "position",
+        "jobposition",
+        "role",
+        "rolle",
+        "funktion",
+        "jobtitel",
+        "beruf",
+        "berufsbezeichnung",
+    ),
+    "interest_type": ("interest", "interesttype", "interesse", "interessenart", "anliegen"),
+    "postcode": ("postcode", "postalcode", "zip", "zipcode", "plz", "postleitzahl"),
+    "city": ("city", "town", "ort", "stadt", "wohnort"),
+    "region": ("region", "state", "province", "bundesland", "kanton"),
+    "country": ("country", "countrycode", "land", "laendercode"),
+    "consent_marketing": (
+        "consent",
+        "consentmarketing",
+        "marketingconsent",
+        "optin",
+        "newsletter",
+        "newsletteroptin",
+        "einwilligung",
+        "marketingeinwilligung",
+        "werbeeinwilligung",
+        "dsgvoeinwilligung",
+    ),
+    "consent_at": ("consentat", "consentdate", "optindate", "einwilligungsdatum", "einwilligungam", "optindatum"),
+    "opted_out": ("optedout", "optedoutat", "optout", "unsubscribed", "abgemeldet", "abmeldung", "widerspruch"),
+    "is_test": ("istest", "test", "testlead"),
+    "captured_at": (
+        "date",
+        "capturedat",
+        "submittedat",
+        "leaddate",
+        "timestamp",
+        "datum",
+        "erfasstam",
+        "erfasst",
+        "anfragedatum",
+        "eingangsdatum",
+        "zeitstempel",
+    ),
+    "import_key": ("importkey", "externalid", "externeid"),
+    "utm_source": ("utmsource",),
+    "utm_medium": ("utmmedium",),
+    "utm_campaign": ("utmcampaign",),
+    "utm_term": ("utmterm",),
+    "utm_content": ("utmcontent",),
+    "referrer": ("referrer", "referer"),
+    "landing_page": ("landingpage", "landingpageurl", "pageurl", "zielseite"),
+    "source_campaign": ("campaign", "campaignname", "sourcecampaign", "kampagne", "kampagnenname"),
+    "facebook_lead_id": ("facebookleadid", "fbleadid", "leadgenid"),
+    "linkedin_response_id": ("linkedinresponseid",),
+    "company_linkedin_url": ("companylinkedinurl", "linkedinunternehmen"),
+    ATTRIBUTES: ("attributes", "attribute"),
+    # Columns of our own exports that the platform computes itself: ignored on re-import.
+    IGNORE: (
+        "publicid",
+        "oeffentlicheid",
+        "channel",
+        "kanal",
+        "source",
+        "quelle",
+        "status",
+        "stage",
+        "stufe",
+        "score",
+        "p",
+        "i",
+        "e",
+        "pscore",
+        "iscore",
+        "escore",
+        "assignedpartner",
+        "zugewiesenerpartner",
+        "lastactivity",
+        "lastactivityat",
+        "letzteaktivitaet",
+        "updatedat",
+        "aktualisiertam",
+        # Our exports' creation time: the lead's, not the person's enquiry (that is "Anfragedatum").
+        "createdat",
+        "created",
+        "erstelltam",
+        "erstellt",
+    ),
+}
+HEADER_ALIASES: dict[str, str] = {alias: target for target, aliases in _ALIASES.items() for alias in aliases}
+COUNTRY_NAMES = {
+    "deutschland": "DE",
+    "germany": "DE",
+    "oesterreich": "AT",
+    "austria": "AT",
+    "schweiz": "CH",
+    "switzerland": "CH",
+    "liechtenstein": "LI",
+    "luxemburg": "LU",
+    "luxembourg": "LU",
+    "niederlande": "NL",
+    "netherlands": "NL",
+    "belgien": "BE",
+    "belgium": "BE",
+    "frankreich": "FR",
+    "france": "FR",
+    "italien": "IT",
+    "italy": "IT",
+    "spanien": "ES",
+    "spain": "ES",
+    "polen": "PL",
+    "poland": "PL",
+    "daenemark": "DK",
+    "denmark": "DK",
+}
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_GERMAN_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?:[ ,T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+)
+READ_CHUNK = 1 << 16
+#: Keys a reader puts into a row it could not decode (never a real header: they contain NUL).
+ROW_ERROR = "\x00error"
+ROW_TEXT = "\x00text"
+
+
+class ImportFileError(Exception):
+    """The file cannot be used at all (missing, unreadable, no usable columns): nothing was imported."""
+
+
+def header_key(header: Any) -> str:
+    """Normalize a header for matching: "E-Mail-Adresse" → "emailadresse", "Straße" → "strasse"."""
+    text = unicodedata.normalize("NFKC", str(header or "")).strip().lower().translate(_UMLAUTS)
+    return re.sub(r"[^0-9a-z]+", "", text)
+
+
+def clean_header(header: Any) -> str:
+    return " ".join(unicodedata.normalize("NFKC", str(header or "")).split())
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def cell_text(value: Any) -> Any:
+    """A cell as text (spreadsheet numbers without ".0"); bools and JSON structures stay as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | dict | list):
+        return value
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, Decimal):
+        return str(int(value)) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def parse_date(value: Any) -> dt.datetime | None:
+    """Parse ISO and German dates ("15.01.2024 10:30"); naive values are local time (Europe/Berlin)."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        parsed = dt.datetime(value.year, value.month, value.day)  # noqa: DTZ001 - made aware below
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        parsed = None
+        german = _GERMAN_DATE.match(text)
+        if german:
+            day, month, year, hour, minute, second = german.groups()
+            year_number = int(year) + (2000 if len(year) == 2 else 0)
+            try:
+                parsed = dt.datetime(  # noqa: DTZ001 - made aware below
+                    year_number, int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+                )
+            except ValueError:
+                return None
+        else:
+            with contextlib.suppress(ValueError):
+                parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed is None:
+            for fmt in _DATE_FORMATS:
+                try:
+                    parsed = dt.datetime.strptime(text, fmt)  # noqa: DTZ007 - made aware below
+                    break
+                except ValueError:
+                    continue
+        if parsed is None:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_local_zone(settings.TIME_ZONE))
+    return parsed
+
+
+@functools.cache
+def _local_zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _domain(value: str) -> str:
+    text = value.strip().lower()
+    if "://" in text:
+        text = urlsplit(text).hostname or ""
+    text = text.split("/", 1)[0]
+    return text.removeprefix("www.")
+
+
+def _numeric_phone(value: float) -> str:
+    """A phone number Excel stored as a number: it ate the "+" of 4915… or the leading 0 of 151…."""
+    digits = str(int(value))
+    if digits.startswith(("49", "43", "41")) and len(digits) >= 11:
+        return "+" + digits
+    return "0" + digits
+
+
+def _country(value: str) -> str:
+    return COUNTRY_NAMES.get(header_key(value), value)
+
+
+# --- mapping ----------------------------------------------------------------------------------
+
+
+def load_mapping(path: str | Path) -> dict[str, str]:
+    """Read a ``--mapping`` file (YAML or JSON): ``{"Header in file": "field" | "attributes.key" | "ignore"}``.
+
+    The columns may also sit under a top-level ``columns:`` key. A null target means "ignore".
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        message = _("Cannot read the mapping file %(path)s: %(error)s") % {"path": path, "error": exc}
+        raise ImportFileError(message) from exc
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # ValueError, yaml.YAMLError
+        raise ImportFileError(_("The mapping file is not valid YAML/JSON: %(error)s") % {"error": exc}) from exc
+    if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+        data = data["columns"]
+    if not isinstance(data, dict) or not data:
+        raise ImportFileError(_("The mapping file must map column headers to fields."))
+    mapping: dict[str, str] = {}
+    for header, target in data.items():
+        target = IGNORE if target in (None, "", "-") else str(target).strip()
+        if not (
+            target in FIELD_TARGETS
+            or target in (IGNORE, ATTRIBUTES)
+            or (target.startswith("attributes.") and len(target) > 11)
+        ):
+            raise ImportFileError(
+                _("Mapping for column %(header)r: unknown field %(target)r. Use one of: %(fields)s, attributes.<name>.")
+                % {"header": header, "target": target, "fields": ", ".join(sorted(FIELD_TARGETS | {IGNORE}))}
+            )
+        mapping[str(header)] = target
+    return mapping
+
+
+@dataclass
+class ColumnMap:
+    """Header → target: a lead field, ``attributes.<key>``, the JSON ``attributes`` column, or ``ignore``."""
+
+    overrides: dict[str, str] = field(default_factory=dict)
+    #: Decided for the file's header row (CSV/XLSX): a "Name" next to "Vorname" is the last name.
+    fixed: dict[str, str] = field(default_factory=dict)
+    #: The header row, for rows that come as lists of values (CSV/XLSX).
+    headers: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._by_key = {header_key(h): t for h, t in self.overrides.items()}
+        self._cache: dict[str, str] = {}
+
+    @classmethod
+    def for_headers(cls, headers: list[str], overrides: dict[str, str] | None = None) -> ColumnMap:
+        colmap = cls(overrides=dict(overrides or {}), headers=list(headers))
+        targets = {h: colmap.target(h) for h in headers}
+        chosen = set(targets.values())
+        if "first_name" in chosen and "last_name" not in chosen:
+            for header, target in targets.items():
+                if target == "full_name" and header_key(header) == "name" and not colmap._overridden(header):
+                    targets[header] = "last_name"
+        colmap.fixed = targets
+        colmap._cache.update(targets)
+        return colmap
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"overrides": self.overrides, "fixed": self.fixed, "headers": self.headers}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.overrides, self.fixed, self.headers = state["overrides"], state["fixed"], state["headers"]
+        self.__post_init__()
+        self._cache.update(self.fixed)
+
+    def _overridden(self, header: str) -> bool:
+        return header in self.overrides or header_key(header) in self._by_key
+
+    def target(self, header: str) -> str:
+        cached = self._cache.get(header)
+        if cached is not None:
+            return cached
+        if header in self.overrides:
+            target = self.overrides[header]
+        elif header_key(header) in self._by_key:
+            target = self._by_key[header_key(header)]
+        else:
+            target = HEADER_ALIASES.get(header_key(header)) or f"attributes.{clean_header(header)}"
+            if target == "attributes." or header_key(header) == "":
+                target = IGNORE if not clean_header(header) else target
+        self._cache[header] = target
+        return target
+
+    def describe(self, headers: list[str]) -> dict[str, list[str]]:
+        """Group the headers by what happens to them, for the command's opening line."""
+        fields, attributes, ignored = [], [], []
+        for header in headers:
+            target = self.target(header)
+            if target == IGNORE:
+                ignored.append(header)
+            elif target.startswith("attributes.") or target == ATTRIBUTES:
+                attributes.append(header)
+            else:
+                fields.append(f"{header} → {target}")
+        return {"fields": fields, "attributes": attributes, "ignored": ignored}
+
+    def has_identity(self, headers: list[str]) -> bool:
+        return any(self.target(h) in IDENTITY_TARGETS for h in headers)
+
+    def as_dict(self, row: list[Any] | dict[str, Any]) -> dict[str, Any]:
+        """A row as {header: value} (values beyond the header row under "")."""
+        if isinstance(row, dict):
+            return {k: v for k, v in row.items() if "\x00" not in k}
+        values = dict(zip(self.headers, row, strict=False))
+        if len(row) > len(self.headers):
+            values[""] = list(row[len(self.headers) :])
+        return values
+
+    def payload(self, row: list[Any] | dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """Turn one row into a ``lead_ingest`` payload; returns it and (column, reason) problems."""
+        payload: dict[str, Any] = {}
+        attributes: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        if isinstance(row, dict):
+            if ROW_ERROR in row:
+                return {}, [("", row[ROW_ERROR])]
+            items: Any = row.items()
+        else:
+            items = zip(self.headers, row, strict=False)
+            if len(row) > len(self.headers) and any(cell_text(v) not in ("", None) for v in row[len(self.headers) :]):
+                problems.append(("", _("more values than columns (check the delimiter and quoting)")))
+        for header, raw in items:
+            if not header:
+                continue
+            target = self.target(header)
+            if target == IGNORE:
+                continue
+            if target in DATE_TARGETS and isinstance(raw, dt.datetime | dt.date):
+                value: Any = raw
+            elif target == "phone" and isinstance(raw, int | float) and not isinstance(raw, bool):
+                value = _numeric_phone(raw)
+            elif target.startswith("attributes.") and isinstance(raw, int | float | bool):
+                value = raw  # JSON and spreadsheet numbers stay numbers in the answers
+            else:
+                value = cell_text(raw)
+            if value == "" or value is None:
+                continue
+            if target.startswith("attributes."):
+                attributes[target[11:]] = value
+                continue
+            if target == ATTRIBUTES:
+                extra = value
+                if isinstance(value, str):
+                    try:
+                        extra = json.loads(value)
+                    except ValueError:
+                        extra = None
+                if isinstance(extra, dict):
+                    attributes.update(extra)
+                else:
+                    attributes[clean_header(header)] = value
+                continue
+            if target in payload:  # a second column for the same field ("Telefon" and "Mobil")
+                attributes[clean_header(header)] = value
+                continue
+            if target in DATE_TARGETS:
+                parsed = parse_date(value)
+                if parsed is None:
+                    problems.append((header, _("not a date: %(value)s") % {"value": str(value)[:60]}))
+                    continue
+                value = parsed.isoformat()
+            elif target == "opted_out" and not isinstance(value, bool):
+                value = True if parse_date(value) is not None else value
+            elif target == "company_domain" and isinstance(value, str):
+                value = _domain(value)
+            elif target == "country" and isinstance(value, str):
+                value = _country(value)
+            elif isinstance(value, dict | list) and target not in ("consent_marketing", "is_test"):
+                attributes[clean_header(header)] = value
+                continue
+            payload[target] = value
+        if attributes:
+            payload["attributes"] = attributes
+        return payload, problems
+
+
+# --- readers ----------------------------------------------------------------------------------
+
+
+def detect_format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise ImportFileError(_("Unknown format %(fmt)s (csv, xlsx or json).") % {"fmt": fmt})
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise ImportFileError(_("Old Excel files (.xls) cannot be read: save the file as .xlsx or CSV."))
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    first = head.lstrip(b"\xef\xbb\xbf \r\n\t")[:1]
+    return "json" if first in (b"[", b"{") else "csv"
+
+
+def sniff_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else cp1252 (German Excel)."""
+    with path.open("rb") as handle:
+        head = handle.read(3)
+        if head == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8"
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter of the header line: the most frequent of ; , tab | outside quotes."""
+    line = sample.splitlines()[0] if sample else ""
+    unquoted = re.sub(r'"[^"]*"', "", line)
+    counts = {d: unquoted.count(d) for d in (";", ",", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    if counts[best]:
+        return best
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+class LeadFileReader:
+    """One input file: its format, headers (None for JSON) and a stream of ``(row_number, row)``."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fmt: str | None = None,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        sheet: str | None = None,
+    ):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ImportFileError(_("File not found: %(path)s") % {"path": self.path})
+        if self.path.stat().st_size == 0:
+            raise ImportFileError(_("The file is empty: %(path)s") % {"path": self.path})
+        self.format = detect_format(self.path, fmt)
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.sheet = sheet
+        self.headers: list[str] | None = None
+        self.total_rows: int | None = None
+        self._rows: Iterator[tuple[int, Row]] | None = None
+        self._open()
+
+    def _open(self) -> None:
+        opener = {"csv": self._open_csv, "xlsx": self._open_xlsx, "json": self._open_json}[self.format]
+        self._rows = opener()
+
+    def rows(self) -> Iterator[tuple[int, Row]]:
+        assert self._rows is not None
+        return self._rows
+
+    # CSV ----------------------------------------------------------------------------------------
+
+    def _open_csv(self) -> Iterator[tuple[int, Row]]:
+        if self.encoding is None:
+            self.encoding = sniff_encoding(self.path)
+        try:
+            handle = self.path.open(encoding=self.encoding, newline="")
+            sample = handle.read(READ_CHUNK)
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise ImportFileError(_("Cannot decode the file: %(error)s") % {"error": exc}) from exc
+        if "\x00" in sample:
+            handle.close()
+            raise ImportFileError(_("This is not a text file (CSV); use --format to say what it is."))
+        handle.seek(0)
+        if self.encoding == "utf-8" and sample.startswith("\ufeff"):
+            handle.read(1)
+        self.delimiter = self.delimiter or sniff_delimiter(sample.lstrip("\ufeff"))
+        reader = csv.reader(handle, delimiter=self.delimiter)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise ImportFileError(_("Not a readable CSV file: %(error)s") % {"error": exc}) from exc
+        if not header or not any(h.strip() for h in header):
+            raise ImportFileError(_("The file has no header row."))
+        self.headers = [clean_header(h) for h in header]
+        return self._csv_rows(handle, reader)
+
+    def _csv_rows(self, handle, reader) -> Iterator[tuple[int, Row]]:
+        with handle:
+            row_number = 1
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise ImportFileError(
+                        _("CSV error after row %(row)s: %(error)s") % {"row": row_number, "error": exc}
+                    ) from exc
+                row_number += 1
+                if not values or not any(values):
+                    continue
+                yield row_number, values
+
+    # XLSX ---------------------------------------------------------------------------------------
+
+    def _open_xlsx(self) -> Iterator[tuple[int, Row]]:
+        from openpyxl import load_workbook
+
+        try:
+            workbook = load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException …
+            raise ImportFileError(_("Not a readable XLSX file: %(error)s") % {"error": exc}) from exc
+        try:
+            sheet = workbook[self.sheet] if self.sheet else workbook.worksheets[0]
+        except (KeyError, IndexError) as exc:
+            workbook.close()
+            raise ImportFileError(_("Worksheet not found: %(sheet)s") % {"sheet": self.sheet}) from exc
+        rows = sheet.iter_rows(values_only=True)
+        row_number = 0
+        for values in rows:
+            row_number += 1
+            if values and any(v not in (None, "") for v in values):
+                break
+        else:
+            workbook.close()
+            raise ImportFileError(_("The worksheet is empty."))
+        headers = [clean_header(v) for v in values]
+        while headers and not headers[-1]:
+            headers.pop()
+        self.headers = headers
+        if sheet.max_row:
+            self.total_rows = max(0, sheet.max_row - row_number)
+        return self._xlsx_rows(workbook, rows, row_number)
+
+    def _xlsx_rows(self, workbook, rows, row_number: int) -> Iterator[tuple[int, Row]]:
+        try:
+            for values in rows:
+                row_number += 1
+                if not values or all(v in (None, "") for v in values):
+                    continue
+                yield row_number, list(values)
+        finally:
+            workbook.close()
+
+    # JSON ---------------------------------------------------------------------------------------
+
+    def _open_json(self) -> Iterator[tuple[int, Row]]:
+        handle = self.path.open(encoding=self.encoding or "utf-8-sig")
+        try:
+            head = handle.read(READ_CHUNK)
+        except UnicodeDecodeError as exc:
+            handle.close()
+            raise ImportFileError(_("JSON files must be UTF-8: %(error)s") % {"error": exc}) from exc
+        stripped = head.lstrip()
+        if stripped.startswith("["):
+            return self._json_array(handle, head)
+        if stripped.startswith("{"):
+            handle.seek(0)
+            return self._json_lines(handle)
+        handle.close()
+        raise ImportFileError(_("A JSON import must be an array of objects or one object per line (JSON lines)."))
+
+    def _json_array(self, handle, buffer: str) -> Iterator[tuple[int, Row]]:
+        """Decode ``[{…}, {…}]`` element by element with ``raw_decode`` over a sliding buffer."""
+        decoder = json.JSONDecoder()
+        position = buffer.index("[") + 1
+        element = 0
+        eof = False
+        with handle:
+            while True:
+                # Skip whitespace and commas between elements.
+                while True:
+                    while position < len(buffer) and buffer[position] in " \t\r\n,":
+                        position += 1
+                    if position < len(buffer) or eof:
+                        break
+                    chunk = handle.read(READ_CHUNK)
+                    eof = not chunk
+                    buffer, position = buffer[position:] + chunk, 0
+                if position >= len(buffer):
+                    raise ImportFileError(_("The JSON array is not closed (file cut off?)."))
+                if buffer[position] == "]":
+                    return
+                while True:
+                    try:
+                        value, end = decoder.raw_decode(buffer, position)
+                        break
+                    except json.JSONDecodeError as exc:
+                        chunk = "" if eof else handle.read(READ_CHUNK)
+                        if not chunk:
+                            raise ImportFileError(
+                                _("Invalid JSON in element %(n)s: %(error)s") % {"n": element + 1, "error": exc.msg}
+                            ) from exc
+                        buffer, position = buffer[position:] + chunk, 0
+                element += 1
+                position = end
+                if len(buffer) > 4 * READ_CHUNK:
+                    buffer, position = buffer[position:], 0
+                yield element, value if isinstance(value, dict) else {ROW_ERROR: _("not a JSON object")}
+
+    def _json_lines(self, handle) -> Iterator[tuple[int, Row]]:
+        with handle:
+            for number, line in enumerate(handle, start=1):
+                text = line.strip().lstrip("\ufeff")
+                if not text:
+                    continue
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    yield number, {ROW_ERROR: _("not valid JSON"), ROW_TEXT: text[:1000]}
+                    continue
+                yield number, value if isinstance(value, dict) else {ROW_ERROR: _("not a JSON object")}
+
+
+# --- writers (export) -------------------------------------------------------------------------
+
+
+def csv_safe(value: Any) -> str:
+    """Neutralise spreadsheet formulas (CSV injection); E.164 phone numbers stay as they are."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not (text[:1] == "+" and text[1:].isdigit()):
+        return "'" + text
+    return text
+
+
+class LeadFileWriter:
+    """Write rows to CSV (UTF-8 with BOM, ";" for German Excel) or XLSX (openpyxl write-only)."""
+
+    def __init__(self, path: str | Path, *, fmt: str, headers: list[str]):
+        self.path = Path(path)
+        self.format = fmt
+        self.count = 0
+        if fmt == "xlsx":
+            from openpyxl import Workbook
+
+            self._workbook = Workbook(write_only=True)
+            self._sheet = self._workbook.create_sheet("Leads")
+            self._sheet.append(headers)
+        elif fmt == "csv":
+            self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
+            self._writer = csv.writer(self._handle, delimiter=";")
+            self._writer.writerow(headers)
+        else:
+            raise ImportFileError(_("Unknown export format %(fmt)s (csv or xlsx).") % {"fmt": fmt})
+
+    def write(self, values: list[Any]) -> None:
+        self.count += 1
+        if self.format == "xlsx":
+            self._sheet.append([_xlsx_value(v) for v in values])
+        else:
+            self._writer.writerow([csv_safe(v) for v in values])
+
+    def close(self) -> None:
+        if self.format == "xlsx":
+            self._workbook.save(self.path)
+        else:
+            self._handle.close()
+
+
+def _xlsx_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str) and value[:1] == "=":
+        return "'" + value
+    return value

@@ -1,0 +1,1167 @@
+"""Lead files in bulk (SPEC §5 Imports): ``lead_ingest``'s rules in set-based form, and the export.
+
+Per batch of rows: map and normalize (``normalize_payload``), look up every identity of the batch
+with one query and group the batch's rows by shared identities, then
+
+- new people: score, enrich offline and encrypt in Python, claim their identities with one
+  ``INSERT … ON CONFLICT DO NOTHING`` and write the lead and its rows (verification, enrichment,
+  analysis, score history, ``lead.created`` audit event, company link) with ``COPY``;
+- rows matching exactly one live lead: the survivorship rules (``Survivorship``), journaled in
+  ``LeadMerge`` and audited as ``lead.merged`` like a merged delivery, written in bulk; a row that
+  brings nothing new leaves the lead untouched (re-running a file creates and changes nothing);
+- everything unusual (an identity another writer claimed meanwhile, rows bridging two leads, a
+  lead merged meanwhile): ``lead_ingest`` row by row after the batch committed, which settles it
+  exactly as it settles two webhook deliveries of the same person.
+
+Big files run in worker processes that each write disjoint batches on their own connection. The
+same person in two concurrent batches collides on the identity key; the loser falls back to
+``lead_ingest`` and merges, so the person still ends as one lead.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import multiprocessing
+import operator
+import os
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    connection,
+    connections,
+    models,
+    reset_queries,
+    transaction,
+)
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization, User
+from compliance import crypto
+from compliance.fields import EncryptedTextField
+from compliance.models import AuditEvent
+from compliance.services import audit_event_build, audit_record, on_commit
+from config.exceptions import DomainError, TransientError
+from leads.importers import ColumnMap, LeadFileReader, LeadFileWriter, Row
+from leads.models import (
+    PUBLIC_ID_PREFIX,
+    Company,
+    Lead,
+    LeadEnrichment,
+    LeadIdentity,
+    LeadIntent,
+    LeadMerge,
+    LeadScoreHistory,
+    LeadVerification,
+)
+from leads.normalize import NormalizedLead, is_free_mail, normalize_payload
+from leads.services.alerts import burning_alert_create
+from leads.services.config import TenantConfig, tenant_config
+from leads.services.core import burning_crossed
+from leads.services.enrichment import OfflineAnalyser, OfflineProvider, remote_enrichment_configured
+from leads.services.ingest import (
+    IngestResult,
+    _apply_enrichment,
+    _creation_reason,
+    _journal_payload,
+    _verification_row,
+    lead_ingest,
+)
+from leads.services.merge import Survivorship
+from leads.services.scoring import SCORE_FIELDS, ScoreInput, compute_score, icp_match, score_apply
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 1000
+#: Below this size a file is imported in-process: starting workers would cost more than it saves.
+PARALLEL_MIN_BYTES = 2 * 1024 * 1024
+MAX_WRITE_ATTEMPTS = 4
+#: Refresh planner statistics after this many new leads at the earliest (see ``_keep_statistics``).
+ANALYZE_MIN_ROWS = 2000
+_JSON = DjangoJSONEncoder()
+
+
+# --- plan, results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What every batch needs to know; picklable, so worker processes receive it once."""
+
+    tenant_id: Any
+    channel: str
+    source: str
+    actor_id: Any | None
+    columns: ColumnMap
+    dry_run: bool
+    started_at: dt.datetime
+    label: str = ""
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str
+    reason: str
+    values: dict[str, Any]
+
+
+@dataclass
+class ImportCounts:
+    read: int = 0
+    created: int = 0
+    merged: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    refused: int = 0
+
+    def add(self, other: ImportCounts) -> None:
+        for name in ("read", "created", "merged", "unchanged", "duplicates", "refused"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class BatchResult:
+    counts: ImportCounts = field(default_factory=ImportCounts)
+    errors: list[RowError] = field(default_factory=list)
+    #: Dry run only: identity fingerprints of each row that would create a lead (cross-batch dedup).
+    fingerprints: list[list[int]] = field(default_factory=list)
+    fallbacks: int = 0
+    retries: int = 0
+
+
+@dataclass
+class ImportSummary(ImportCounts):
+    """Totals of one run. ``merged`` counts rows matching a lead from before the import
+    (``unchanged`` of them brought nothing new); ``duplicates`` rows matching a lead this file created."""
+
+    seconds: float = 0.0
+    workers: int = 1
+    batches: int = 0
+    fallbacks: int = 0
+    retries: int = 0
+    dry_run: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.read / self.seconds if self.seconds else 0.0
+
+
+# --- per-process context --------------------------------------------------------------------------
+
+
+class _Table:
+    """COPY layout of one model: every concrete column, defaults taken from a blank instance."""
+
+    def __init__(self, model: type[models.Model], skip_pk: bool = True):
+        meta = model._meta
+        blank = model()
+        self.model = model
+        self.fields = [f for f in meta.local_concrete_fields if not (skip_pk and f is meta.auto_field)]
+        quote = connection.ops.quote_name
+        self.sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(f.column) for f in self.fields)}) FROM STDIN"
+        self.convert: list[Callable[[Any], Any] | None] = []
+        for f in self.fields:
+            if isinstance(f, EncryptedTextField):
+                converter: Callable[[Any], Any] | None = _encrypt
+            elif f.get_internal_type() == "JSONField":
+                converter = _json
+            else:
+                converter = None
+            self.convert.append(converter)
+        self.names = [f.attname for f in self.fields]
+        self.timestamps = [
+            f.attname for f in self.fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        ]
+        self.blank = {f.attname: getattr(blank, f.attname) for f in self.fields}
+        self.getter = operator.itemgetter(*self.names)
+        self.converters = [(i, c) for i, c in enumerate(self.convert) if c is not None]
+
+    def row(self, values: dict[str, Any], now: dt.datetime) -> list[Any]:
+        """One COPY row: given values over the blank instance's defaults, converted for the database."""
+        for name in self.timestamps:
+            if values.get(name) is None:
+                values[name] = now
+        out = list(self.getter({**self.blank, **values}))
+        for index, converter in self.converters:
+            out[index] = converter(out[index])
+        return out
+
+
+class _Encoded(str):
+    """JSON text already encoded once (the score breakdown goes into the lead and its history)."""
+
+
+def _json(value: Any) -> Any:
+    if value is None or isinstance(value, _Encoded):
+        return value
+    return _JSON.encode(value)
+
+
+def _encrypt(value: Any) -> Any:
+    if value is None or value == "":
+        return value
+    return crypto.encrypt(str(value))
+
+
+def _time_ordered_uuid() -> uuid.UUID:
+    """A version-7 UUID (millisecond time, then randomness) for imported leads.
+
+    Random version-4 ids scatter a million inserts over the whole primary key index and the lead_id
+    indexes of every child table; time-ordered ids append at their right edge, which keeps a big
+    import's index pages in memory. Still a UUID, still unguessable enough (74 random bits).
+    """
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+def _public_id() -> str:
+    """``SOT-LEAD-`` + 8 base32 characters, as ``generate_public_id`` (5 random bytes are 8 characters)."""
+    return PUBLIC_ID_PREFIX + base64.b32encode(os.urandom(5)).decode("ascii")
+
+
+class _Context:
+    """Objects every batch of a run uses, loaded once per process."""
+
+    def __init__(self, plan: ImportPlan):
+        self.plan = plan
+        self.tenant = Organization.objects.get(pk=plan.tenant_id)
+        self.actor = User.objects.filter(pk=plan.actor_id).first() if plan.actor_id is not None else None
+        self.postgres = connection.vendor == "postgresql"
+        self.blank = {f.attname: getattr(Lead(), f.attname) for f in Lead._meta.concrete_fields}
+        self.tables = {
+            model: _Table(model)
+            for model in (Lead, LeadVerification, LeadEnrichment, LeadIntent, LeadScoreHistory, AuditEvent)
+        }
+        self.tables[Company.leads.through] = _Table(Company.leads.through)
+        template = audit_event_build(event_type="lead.created", actor=self.actor, tenant=self.tenant)
+        self.actor_label = template.actor_label
+        self.company_ids: dict[str, int] = {}
+        self.created = 0
+        self.next_analyze = ANALYZE_MIN_ROWS
+        self.headers_by_target: dict[str, list[str]] = defaultdict(list)
+        for header in plan.columns.fixed:
+            self.headers_by_target[plan.columns.target(header)].append(header)
+
+    def refresh(self) -> None:
+        """Read the tenant's scoring configuration once per batch (it is versioned in the shared cache)."""
+        self.config: TenantConfig = tenant_config(self.tenant.pk)
+
+
+_contexts: dict[int, _Context] = {}
+
+
+def _context(plan: ImportPlan) -> _Context:
+    key = id(plan)
+    ctx = _contexts.get(key)
+    if ctx is None or ctx.plan is not plan:
+        _contexts.clear()
+        ctx = _contexts[key] = _Context(plan)
+    return ctx
+
+
+# --- one batch -------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Row:
+    number: int
+    raw: Row
+    payload: dict[str, Any]
+    norm: NormalizedLead
+    lead_id: uuid.UUID = field(default_factory=lambda: _time_ordered_uuid())
+    prepared: dict[Any, Any] | None = None
+    claimed: list[int] = field(default_factory=list)
+
+
+class _LeadView:
+    """A not-yet-saved lead as scoring, offline enrichment and analysis read it (no model instance)."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.__dict__.update(values)
+
+    def get_interest_type_display(self) -> str:
+        return str(_INTEREST_LABELS.get(self.interest_type, self.interest_type))
+
+
+_INTEREST_LABELS = dict(Lead.InterestType.choices)
+
+
+class _Retry(Exception):
+    """The batch's transaction hit a deadlock or a public id collision: run it again."""
+
+
+def _refusal(ctx: _Context, number: int, raw: Row, column: str, reason: str) -> RowError:
+    return RowError(row=number, column=column, reason=reason, values=ctx.plan.columns.as_dict(raw))
+
+
+def _identity_problem(ctx: _Context, norm: NormalizedLead) -> tuple[str, str]:
+    """Which column made the row unusable, and why, for the error report."""
+    invalid = norm.attributes.get("_invalid", {})
+    columns, reasons = [], []
+    for target, label in (("email", _("email")), ("phone", _("phone"))):
+        if target in invalid:
+            columns += ctx.headers_by_target.get(target, [target])
+            reasons.append(f"{label}: {invalid[target].get('reason') or _('invalid')}")
+    if not reasons:
+        return "", _("no email address or phone number")
+    return ", ".join(columns), _("no valid email address or phone number") + " (" + "; ".join(reasons) + ")"
+
+
+def lead_import_batch(*, rows: list[tuple[int, Row]], plan: ImportPlan) -> BatchResult:
+    """Import one batch of file rows: set-based create and merge, ``lead_ingest`` for the rest."""
+    ctx = _context(plan)
+    ctx.refresh()
+    reset_queries()  # with DEBUG on, Django would keep every batch's SQL in memory
+    result = BatchResult()
+    prepared: list[_Row] = []
+    for number, raw in rows:
+        result.counts.read += 1
+        payload, problems = plan.columns.payload(raw)
+        if problems:
+            column, reason = problems[0]
+            result.counts.refused += 1
+            result.errors.append(_refusal(ctx, number, raw, column, "; ".join(p[1] for p in problems) or reason))
+            continue
+        norm = normalize_payload(payload, channel=plan.channel)
+        if not norm.identities:
+            column, reason = _identity_problem(ctx, norm)
+            result.counts.refused += 1
+            result.errors.append(_refusal(ctx, number, raw, column, reason))
+            continue
+        prepared.append(_Row(number=number, raw=raw, payload=payload, norm=norm))
+    if not prepared:
+        return result
+    groups = _group(prepared)
+    if plan.dry_run:
+        _dry_run(ctx, groups, result)
+        return result
+    if not ctx.postgres:
+        # The embedded SQLite default has no COPY and no data-modifying CTEs: one lead at a time.
+        _fallback(ctx, prepared, result)
+        return result
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        try:
+            counts, fallback = _write(ctx, groups)
+            break
+        except _Retry:
+            result.retries += 1
+            for row in prepared:
+                row.lead_id, row.claimed = _time_ordered_uuid(), []
+                if row.prepared is not None:
+                    row.prepared["lead"]["id"] = row.lead_id
+                    row.prepared["lead"]["public_id"] = _public_id()
+            if attempt == MAX_WRITE_ATTEMPTS - 1:
+                counts, fallback = ImportCounts(), prepared
+    result.counts.add(counts)
+    _fallback(ctx, fallback, result)
+    _keep_statistics(ctx, result.counts.created)
+    return result
+
+
+def _keep_statistics(ctx: _Context, created: int) -> None:
+    """ANALYZE the lead and identity tables whenever they roughly doubled since the last time.
+
+    A table filled from empty by the import has no statistics until autovacuum gets to it, and
+    with "1 row" estimates PostgreSQL plans the per-batch lookups as scans of the whole table.
+    """
+    ctx.created += created
+    if ctx.created < ctx.next_analyze:
+        return
+    tables = [Lead._meta.db_table, LeadIdentity._meta.db_table]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [tables[0]])
+            rows = int(max(0, cursor.fetchone()[0]))
+    except DatabaseError:
+        logger.warning("ANALYZE during the import failed; continuing with the old statistics")
+        rows = ctx.created
+    ctx.next_analyze = ctx.created + max(ANALYZE_MIN_ROWS, rows)
+
+
+def _group(rows: list[_Row]) -> list[list[_Row]]:
+    """Rows sharing any identity are one person (union-find); groups and rows keep file order."""
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_row: dict[tuple[str, str], int] = {}
+    for index, row in enumerate(rows):
+        for identity in row.norm.identities:
+            other = first_row.setdefault(identity, index)
+            if other != index:
+                a, b = find(index), find(other)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[_Row]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(find(index), []).append(row)
+    return list(groups.values())
+
+
+def _lookup(tenant_id: Any, identities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, Any, Any]]:
+    """Every identity of the batch already in the graph, with its lead's merge state and age (one query)."""
+    kinds, hashes = [], []
+    for kind, value_hash in set(identities):
+        kinds.append(str(kind))
+        hashes.append(value_hash)
+    if not kinds:
+        return {}
+    if connection.vendor != "postgresql":  # the embedded SQLite default (dry runs): the portable way
+        wanted = set(zip(kinds, hashes, strict=True))
+        found = LeadIdentity.objects.filter(tenant_id=tenant_id, value_hash__in=hashes).values_list(
+            "kind", "value_hash", "lead_id", "lead__merged_into_id", "lead__created_at"
+        )
+        return {(k, h): (lead, merged, created) for k, h, lead, merged, created in found if (k, h) in wanted}
+    # LATERAL: one unique-index probe per identity whatever the statistics say; a table that grew
+    # from empty during the import has none yet, and the planner then picks absurd hash joins.
+    identity_table, lead_table = LeadIdentity._meta.db_table, Lead._meta.db_table
+    sql = (
+        "SELECT t.k, t.h, x.lead_id, l.merged_into_id, l.created_at "  # noqa: S608 - our table names
+        "FROM unnest(%s::text[], %s::text[]) AS t(k, h) CROSS JOIN LATERAL ("
+        f"SELECT i.lead_id FROM {identity_table} i WHERE i.tenant_id = %s AND i.kind = t.k AND i.value_hash = t.h "
+        f"LIMIT 1) x CROSS JOIN LATERAL (SELECT merged_into_id, created_at FROM {lead_table} WHERE id = x.lead_id "
+        "LIMIT 1) l"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [kinds, hashes, tenant_id])
+        return {(kind, value_hash): (lead_id, merged, created) for kind, value_hash, lead_id, merged, created in cursor}
+
+
+def _claim(tenant_id: Any, claims: list[tuple[tuple[str, str], Any]]) -> dict[tuple[str, str], int]:
+    """Insert identities in one statement (sorted, so concurrent writers lock in the same order)."""
+    if not claims:
+        return {}
+    claims = sorted(claims, key=lambda c: c[0])
+    sql = (
+        f"INSERT INTO {LeadIdentity._meta.db_table} (tenant_id, kind, value_hash, lead_id, created_at) "  # noqa: S608
+        "SELECT %s, k, h, l, %s FROM unnest(%s::text[], %s::text[], %s::uuid[]) WITH ORDINALITY AS t(k, h, l, n) "
+        "ORDER BY n ON CONFLICT (tenant_id, kind, value_hash) DO NOTHING RETURNING kind, value_hash, id"
+    )
+    params = [
+        tenant_id,
+        timezone.now(),
+        [str(c[0][0]) for c in claims],
+        [c[0][1] for c in claims],
+        [c[1] for c in claims],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(kind, value_hash): pk for kind, value_hash, pk in cursor}
+
+
+def _unclaim(ids: list[int]) -> None:
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {LeadIdentity._meta.db_table} WHERE id = ANY(%s)", [ids])  # noqa: S608
+
+
+def _dry_run(ctx: _Context, groups: list[list[_Row]], result: BatchResult) -> None:
+    """Classify without writing: would create, would merge into an existing lead, duplicate in the file."""
+    existing = _lookup(ctx.tenant.pk, (i for g in groups for r in g for i in r.norm.identities))
+    for group in groups:
+        if any(i in existing for r in group for i in r.norm.identities):
+            result.counts.merged += len(group)
+            continue
+        result.counts.created += 1
+        result.counts.duplicates += len(group) - 1
+        result.fingerprints.append(sorted({int(h[:16], 16) for r in group for _k, h in r.norm.identities}))
+
+
+def _write(ctx: _Context, groups: list[list[_Row]]) -> tuple[ImportCounts, list[_Row]]:
+    """Create new people and merge known ones for one batch; returns the counts and the rows left over."""
+    counts = ImportCounts()
+    fallback: list[_Row] = []
+    tenant_id = ctx.tenant.pk
+    existing = _lookup(tenant_id, (i for g in groups for r in g for i in r.norm.identities))
+    new_groups: list[list[_Row]] = []
+    to_merge: list[tuple[_Row, Any]] = []
+    for group in groups:
+        matched = {existing[i] for r in group for i in r.norm.identities if i in existing}
+        leads = {m[0] for m in matched}
+        if not matched:
+            new_groups.append(group)
+        elif len(leads) == 1 and all(m[1] is None for m in matched):
+            to_merge += [(row, next(iter(leads))) for row in group]
+        else:
+            fallback += group
+    leaders = [group[0] for group in new_groups]
+    for row in leaders:
+        if row.prepared is None:
+            row.prepared = _prepare(ctx, row)
+    _companies_upsert(ctx, leaders)
+    try:
+        with transaction.atomic():
+            # Asynchronous commit for import batches: a crash can lose the last few committed
+            # batches (not corrupt anything), and running the file again brings them back.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+            owned = {identity: value[0] for identity, value in existing.items()}
+            created = _create(ctx, new_groups, owned, to_merge, fallback)
+            counts.created += len(created)
+            _merge(ctx, to_merge, owned, counts, fallback)
+            _after_commit(ctx, created)
+    except IntegrityError as exc:
+        if "public_id" in str(exc):
+            raise _Retry from exc
+        raise
+    except OperationalError as exc:
+        if "deadlock" in str(exc).lower():
+            raise _Retry from exc
+        raise
+    fallback.sort(key=lambda r: r.number)
+    return counts, fallback
+
+
+def _prepare(ctx: _Context, row: _Row) -> dict[Any, Any]:
+    """Everything a new lead is made of, as ``_create`` in ingest would build it, without model instances."""
+    norm = row.norm
+    now = timezone.now()
+    occurred_at = norm.captured_at or now
+    plan = ctx.plan
+    values = {
+        **ctx.blank,
+        **norm.fields,
+        "id": row.lead_id,
+        "public_id": _public_id(),
+        "tenant_id": ctx.tenant.pk,
+        "channel": plan.channel,
+        "source": plan.source,
+        "attributes": norm.attributes,
+        "assigned_partner_id": None,
+        "last_activity_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if norm.opted_out:
+        values["opted_out_at"], values["consent_marketing"] = occurred_at, False
+    view = _LeadView(values)
+    verification = norm.verification
+    enrichment = OfflineProvider().enrich(view, verification=verification)
+    _apply_enrichment(view, enrichment.company_data)
+    config = ctx.config
+    icp_score, icp_reasons, _matched = icp_match(view, config.icp)
+    score = compute_score(
+        ScoreInput(
+            lead=view,
+            email_valid=bool(verification.email_valid),
+            email_disposable=verification.email_disposable,
+            phone_valid=bool(verification.phone_valid),
+        ),
+        config,
+    )
+    stage = Lead.Stage.for_score(score.total)
+    view.p_score, view.i_score, view.e_score, view.score = score.p, score.i, score.e, score.total
+    view.stage, view.score_breakdown = str(stage), score.breakdown
+    identities = dict(norm.identities)
+    view.email_hash = identities.get(LeadIdentity.Kind.EMAIL, "") if view.email else ""
+    view.phone_hash = identities.get(LeadIdentity.Kind.PHONE, "") if view.phone else ""
+    analysis = OfflineAnalyser().analyse(view, [])
+    breakdown = view.score_breakdown = _Encoded(_json(score.breakdown))
+    out: dict[Any, Any] = {"lead": view.__dict__, "now": now}
+    if verification.checked:
+        out[LeadVerification] = {
+            "email_valid": verification.email_valid,
+            "email_reason": verification.email_reason,
+            "email_domain": verification.email_domain,
+            "email_disposable": verification.email_disposable,
+            "email_free": verification.email_free,
+            "phone_valid": verification.phone_valid,
+            "phone_type": verification.phone_type,
+            "phone_region": verification.phone_region,
+            "method": "offline",
+            "checked_at": now,
+        }
+    out[LeadEnrichment] = {
+        "provider": enrichment.provider,
+        "company_data": enrichment.company_data,
+        "icp_match_score": icp_score,
+        "icp_reasons": icp_reasons,
+        "raw_response": enrichment.raw,
+    }
+    out[LeadIntent] = {
+        "source_type": "ai_analysis",
+        "source_id": OfflineAnalyser.name,
+        "intent_level": analysis["intent_level"],
+        "intent_score": analysis["qualification_score"],
+        "keywords": analysis["buying_signals"],
+        "analysis": analysis,
+    }
+    if score.total != 0 or stage != Lead.Stage.COLD:
+        out[LeadScoreHistory] = {
+            "old_score": 0,
+            "new_score": score.total,
+            "delta": score.total,
+            "old_stage": Lead.Stage.COLD,
+            "new_stage": str(stage),
+            "reason": _creation_reason(score.breakdown)[:500],
+            "breakdown": breakdown,
+        }
+    return out
+
+
+def _companies_upsert(ctx: _Context, leaders: list[_Row]) -> None:
+    """Create the batch's companies up front in their own short transaction (no long-held row locks)."""
+    companies: dict[str, dict[str, Any]] = {}
+    for row in leaders:
+        lead = row.prepared["lead"] if row.prepared else {}
+        domain = (lead.get("company_domain") or "").lower()
+        if domain and domain not in companies and not is_free_mail(domain):
+            companies[domain] = {
+                "tenant_id": ctx.tenant.pk,
+                "domain": domain,
+                "name": (lead.get("company_name") or "")[:255],
+                "industry": lead.get("industry") or "",
+                "size_band": lead.get("company_size_band") or "",
+                "employees": lead.get("employees"),
+                "country": lead.get("country") or "",
+            }
+    ctx.company_ids = {}
+    if not companies:
+        return
+    objs = [Company(**companies[domain]) for domain in sorted(companies)]
+    from leads.bulk import insert_sql
+
+    sql, params = insert_sql(objs)
+    sql += " ON CONFLICT (tenant_id, domain) DO UPDATE SET domain = EXCLUDED.domain RETURNING id, domain"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ctx.company_ids = {domain: pk for pk, domain in cursor}
+
+
+def _copy(table: _Table, rows: list[list[Any]]) -> None:
+    if not rows:
+        return
+    # The raw psycopg cursor: Django's cursor has no COPY; errors still become Django's exceptions.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(table.sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _create(
+    ctx: _Context,
+    new_groups: list[list[_Row]],
+    owned: dict[tuple[str, str], Any],
+    to_merge: list[tuple[_Row, Any]],
+    fallback: list[_Row],
+) -> list[_Row]:
+    """Claim the new people's identities, then COPY each lead whose claims all succeeded and its rows."""
+    claims = [(identity, group[0].lead_id) for group in new_groups for identity in group[0].norm.identities]
+    claimed = _claim(ctx.tenant.pk, claims)
+    created: list[_Row] = []
+    lost: list[int] = []
+    for group in new_groups:
+        leader = group[0]
+        ids = [claimed[i] for i in leader.norm.identities if i in claimed]
+        if len(ids) != len(leader.norm.identities):
+            # Another writer holds one of these identities: lead_ingest merges the rows into that lead.
+            lost += ids
+            fallback += group
+            continue
+        leader.claimed = ids
+        created.append(leader)
+        for identity in leader.norm.identities:
+            owned[identity] = leader.lead_id
+        to_merge += [(row, leader.lead_id) for row in group[1:]]
+    _unclaim(lost)
+    if not created:
+        return created
+    tables = ctx.tables
+    rows: dict[Any, list[list[Any]]] = defaultdict(list)
+    links = []
+    plan = ctx.plan
+    for row in created:
+        prepared = row.prepared
+        assert prepared is not None
+        now, lead = prepared["now"], prepared["lead"]
+        rows[Lead].append(tables[Lead].row(lead, now))
+        for model in (LeadVerification, LeadEnrichment, LeadIntent, LeadScoreHistory):
+            if model in prepared:
+                rows[model].append(tables[model].row({**prepared[model], "lead_id": row.lead_id}, now))
+        event = {
+            "event_type": "lead.created",
+            "actor_id": getattr(ctx.actor, "pk", None),
+            "actor_label": ctx.actor_label,
+            "tenant_id": ctx.tenant.pk,
+            "object_type": Lead._meta.label_lower,
+            "object_id": str(row.lead_id),
+            "payload": {
+                "channel": plan.channel,
+                "source": plan.source,
+                "public_id": lead["public_id"],
+                "is_test": bool(lead.get("is_test")),
+                "import": plan.label,
+            },
+            "created_at": now,
+        }
+        rows[AuditEvent].append(tables[AuditEvent].row(event, now))
+        company_id = ctx.company_ids.get((lead.get("company_domain") or "").lower())
+        if company_id is not None:
+            links.append(tables[Company.leads.through].row({"company_id": company_id, "lead_id": row.lead_id}, now))
+    for model in (Lead, LeadVerification, LeadEnrichment, LeadIntent, LeadScoreHistory, AuditEvent):
+        _copy(tables[model], rows[model])
+    _copy(tables[Company.leads.through], links)
+    burning = [r.lead_id for r in created if r.prepared["lead"]["stage"] == Lead.Stage.BURNING]
+    for lead in Lead.objects.filter(pk__in=burning, is_test=False):
+        history = LeadScoreHistory.objects.filter(lead=lead).order_by("-id").first()
+        if history is not None:
+            burning_alert_create(lead=lead, history=history)
+    return created
+
+
+@dataclass(eq=False)
+class _Change:
+    row: _Row
+    lead: Lead
+    survivorship: Survivorship
+    claimed: list[int]
+    verification: LeadVerification | None
+
+
+def _merge(
+    ctx: _Context,
+    items: list[tuple[_Row, Any]],
+    owned: dict[tuple[str, str], Any],
+    counts: ImportCounts,
+    fallback: list[_Row],
+) -> None:
+    """Apply rows to the one live lead each matches: survivorship, journal, rescore; all in bulk."""
+    if not items:
+        return
+    items.sort(key=lambda item: item[0].number)
+    ids = sorted({lead_id for _row, lead_id in items}, key=str)
+    leads = {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    wanted: list[tuple[tuple[str, str], Any]] = []
+    usable: list[tuple[_Row, Lead, list[tuple[str, str]]]] = []
+    for row, lead_id in items:
+        lead = leads.get(lead_id)
+        if lead is None or lead.merged_into_id is not None:
+            fallback.append(row)
+            continue
+        if any(owned.get(i, lead_id) != lead_id for i in row.norm.identities):
+            fallback.append(row)  # bridges to another lead: lead_ingest merges the two
+            continue
+        new = [i for i in row.norm.identities if i not in owned]
+        for identity in new:
+            owned[identity] = lead_id
+            wanted.append((identity, lead_id))
+        usable.append((row, lead, new))
+    claimed = _claim(ctx.tenant.pk, wanted)
+    conflicted = {identity for identity, _lead in wanted if identity not in claimed}
+    changes: list[_Change] = []
+    lost: list[int] = []
+    now = timezone.now()
+    plan = ctx.plan
+    for row, lead, new in usable:
+        if conflicted.intersection(row.norm.identities):
+            lost += [claimed[i] for i in new if i in claimed]
+            fallback.append(row)
+            continue
+        norm = row.norm
+        survivorship = Survivorship(lead, channel=plan.channel)
+        survivorship.fill(norm.fields)
+        survivorship.merge_attributes(norm.attributes)
+        survivorship.consent(
+            consent_marketing=norm.fields.get("consent_marketing"),
+            consent_at=norm.fields.get("consent_at"),
+            opted_out_at=(norm.captured_at or now) if norm.opted_out else None,
+        )
+        survivorship.real_data(norm.is_test)
+        row_claims = sorted(claimed[i] for i in new)
+        if lead.created_at >= plan.started_at:
+            counts.duplicates += 1
+        else:
+            counts.merged += 1
+        if not survivorship.fields and not row_claims:
+            counts.unchanged += lead.created_at < plan.started_at
+            continue
+        verification = None
+        if any(kind in (LeadIdentity.Kind.EMAIL, LeadIdentity.Kind.PHONE) for kind, _h in new):
+            verification = _verification_row(lead, norm)
+        changes.append(_Change(row, lead, survivorship, row_claims, verification))
+    _unclaim(lost)
+    if changes:
+        _merge_write(ctx, changes, now)
+
+
+def _score_inputs(leads: list[Lead]) -> dict[Any, ScoreInput]:
+    """``score_input_for`` for many leads in one query (latest check, activity counts, latest intent)."""
+    sql = """
+    SELECT l.id,
+      (SELECT json_build_array(email_valid, email_disposable, phone_valid) FROM leads_leadverification v
+        WHERE v.lead_id = l.id ORDER BY checked_at DESC, id DESC LIMIT 1),
+      (SELECT json_object_agg(activity_type, n) FROM
+        (SELECT activity_type, count(*) AS n FROM leads_leadactivity a WHERE a.lead_id = l.id
+         GROUP BY activity_type) c),
+      (SELECT json_build_array(intent_level, sentiment) FROM leads_leadintent t
+        WHERE t.lead_id = l.id AND source_type <> 'ai_analysis' ORDER BY created_at DESC, id DESC LIMIT 1)
+    FROM unnest(%s::uuid[]) AS l(id)
+    """
+    by_id = {lead.pk: lead for lead in leads}
+    out: dict[Any, ScoreInput] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(by_id)])
+        for lead_id, verification, activity_counts, intent in cursor:
+            email_valid, email_disposable, phone_valid = verification or (False, False, False)
+            intent_level, sentiment = intent or ("", "")
+            out[lead_id] = ScoreInput(
+                lead=by_id[lead_id],
+                email_valid=bool(email_valid),
+                email_disposable=bool(email_disposable),
+                phone_valid=bool(phone_valid),
+                activity_counts=activity_counts or {},
+                intent_level=intent_level,
+                intent_sentiment=sentiment,
+            )
+    return out
+
+
+def _merge_write(ctx: _Context, changes: list[_Change], now: dt.datetime) -> None:
+    """Store the merged leads, their journal entries, audit events and score histories in bulk."""
+    plan = ctx.plan
+    by_lead: dict[Any, list[_Change]] = defaultdict(list)
+    for change in changes:
+        by_lead[change.lead.pk].append(change)
+    leads = [group[0].lead for group in by_lead.values()]
+    inputs = _score_inputs(leads)
+    histories: list[tuple[Lead, LeadScoreHistory]] = []
+    fields: set[str] = set()
+    for lead in leads:
+        data = inputs[lead.pk]
+        for change in by_lead[lead.pk]:
+            changed = change.survivorship.fields
+            fields.update(Lead._meta.get_field(name).name for name in changed)
+            if change.verification is not None:
+                data.email_valid |= bool(change.verification.email_valid) and "email" in changed
+                data.phone_valid |= bool(change.verification.phone_valid) and "phone" in changed
+        history = score_apply(lead, reason=f"Erneuter Kontakt über {plan.channel}", data=data)
+        if history is not None:
+            histories.append((lead, history))
+        lead.refresh_blind_indexes()
+        lead.updated_at = now
+    fields.update({"email_hash"} if "email" in fields else set())
+    fields.update({"phone_hash"} if "phone" in fields else set())
+    Lead.objects.bulk_update(leads, sorted(fields | set(SCORE_FIELDS) | {"updated_at"}), batch_size=500)
+
+    verifications = [c.verification for c in changes if c.verification is not None]
+    LeadVerification.objects.bulk_create(verifications)
+    entries = []
+    for change in changes:
+        moved: dict[str, list[Any]] = {}
+        if change.verification is not None:
+            moved[LeadVerification._meta.label_lower] = [change.verification.pk]
+        if change.claimed:
+            moved[LeadIdentity._meta.label_lower] = change.claimed
+        entries.append(
+            LeadMerge(
+                survivor=change.lead,
+                merged_lead=None,
+                kind=LeadMerge.Kind.INGEST,
+                channel=plan.channel,
+                changes=change.survivorship.journal(payload=_journal_payload(change.row.norm)),
+                moved_rows=moved,
+                identities=change.claimed,
+                actor=ctx.actor,
+            )
+        )
+    LeadMerge.objects.bulk_create(entries)
+    events = [
+        audit_event_build(
+            event_type="lead.merged",
+            actor=ctx.actor,
+            obj=change.lead,
+            tenant=ctx.tenant,
+            payload={
+                "merge_id": entry.pk,
+                "kind": "ingest",
+                "channel": plan.channel,
+                "fields": sorted({Lead._meta.get_field(n).name for n in change.survivorship.fields}),
+                "import": plan.label,
+            },
+        )
+        for change, entry in zip(changes, entries, strict=True)
+    ]
+    AuditEvent.objects.bulk_create(events)
+    LeadScoreHistory.objects.bulk_create([history for _lead, history in histories])
+    for lead, history in histories:
+        if burning_crossed(history, lead):
+            burning_alert_create(lead=lead, history=history)
+
+
+def _after_commit(ctx: _Context, created: list[_Row]) -> None:
+    """Queue remote enrichment and auto-assignment for the batch's new leads, one task each per batch."""
+    from leads.tasks import lead_auto_assign_batch_task, lead_enrich_batch_task
+
+    ids = [str(row.lead_id) for row in created]
+    if ids and remote_enrichment_configured():
+        on_commit(lead_enrich_batch_task.delay, ids)
+    real = [str(row.lead_id) for row in created if not row.prepared["lead"].get("is_test")]
+    if real and ctx.config.auto_assign_enabled:
+        on_commit(lead_auto_assign_batch_task.delay, real)
+
+
+def _fallback(ctx: _Context, rows: list[_Row], result: BatchResult) -> None:
+    """Settle rows the set-based path left over through ``lead_ingest``, one transaction each."""
+    plan = ctx.plan
+    for row in rows:
+        result.fallbacks += 1
+        try:
+            outcome: IngestResult = lead_ingest(
+                payload=row.payload,
+                channel=plan.channel,
+                source=plan.source,
+                tenant=ctx.tenant,
+                actor=ctx.actor,
+                activity=None,
+            )
+        except DomainError as exc:
+            result.counts.refused += 1
+            result.errors.append(_refusal(ctx, row.number, row.raw, "", exc.message))
+            continue
+        except TransientError:
+            result.counts.refused += 1
+            reason = _("changed concurrently by another writer; import the file again to pick the row up")
+            result.errors.append(_refusal(ctx, row.number, row.raw, "", reason))
+            continue
+        if outcome.created:
+            result.counts.created += 1
+        elif outcome.lead.created_at >= plan.started_at:
+            result.counts.duplicates += 1
+        else:
+            result.counts.merged += 1
+
+
+# --- whole files --------------------------------------------------------------------------------------
+
+_worker_plan: ImportPlan | None = None
+
+
+def _worker_init(plan: ImportPlan) -> None:
+    global _worker_plan
+    _worker_plan = plan
+    connections.close_all()  # never share the parent's sockets (closed before the fork anyway)
+
+
+def _worker_batch(rows: list[tuple[int, Row]]) -> BatchResult:
+    assert _worker_plan is not None
+    return lead_import_batch(rows=rows, plan=_worker_plan)
+
+
+def _batches(rows: Iterator[tuple[int, Row]], size: int) -> Iterator[list[tuple[int, Row]]]:
+    batch: list[tuple[int, Row]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def default_workers(size_bytes: int) -> int:
+    """Worker processes for a file: one per core for big files on PostgreSQL, none for small ones."""
+    if connection.vendor != "postgresql" or size_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def lead_import_file(
+    *,
+    reader: LeadFileReader,
+    columns: ColumnMap,
+    tenant: Organization | None = None,
+    channel: str = Lead.Channel.IMPORT,
+    source: str | None = None,
+    actor: User | None = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
+    on_batch: Callable[[ImportSummary, list[RowError]], None] | None = None,
+) -> ImportSummary:
+    """Import a lead file with ``lead_ingest``'s rules at bulk speed; refused rows go to ``on_batch``."""
+    if channel not in Lead.Channel.values:
+        raise DomainError(_("Unknown channel '%(value)s'.") % {"value": channel}, code="invalid_channel")
+    if source is not None and source not in Lead.Source.values:
+        raise DomainError(_("Unknown source '%(value)s'.") % {"value": source}, code="invalid_source")
+    tenant = tenant or Organization.platform()
+    if workers is None:
+        workers = default_workers(reader.path.stat().st_size)
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        workers = 1  # a caller's open transaction cannot be shared with other processes
+    plan = ImportPlan(
+        tenant_id=tenant.pk,
+        channel=channel,
+        source=source or Lead.Source.ZONE1_POOL,
+        actor_id=getattr(actor, "pk", None),
+        columns=columns,
+        dry_run=dry_run,
+        started_at=timezone.now(),
+        label=reader.path.name,
+    )
+    summary = ImportSummary(workers=workers, dry_run=dry_run)
+    seen: set[int] = set()
+    started = time.perf_counter()
+
+    def collect(result: BatchResult) -> None:
+        if dry_run:
+            for fingerprints in result.fingerprints:
+                if seen.intersection(fingerprints):
+                    result.counts.created -= 1
+                    result.counts.duplicates += 1
+                seen.update(fingerprints)
+        summary.add(result.counts)
+        summary.batches += 1
+        summary.fallbacks += result.fallbacks
+        summary.retries += result.retries
+        summary.seconds = time.perf_counter() - started
+        if on_batch is not None:
+            on_batch(summary, result.errors)
+
+    batches = _batches(reader.rows(), max(1, batch_size))
+    if workers <= 1:
+        for batch in batches:
+            collect(lead_import_batch(rows=batch, plan=plan))
+    else:
+        _run_parallel(batches, plan, workers, collect)
+    summary.seconds = time.perf_counter() - started
+    if not dry_run:
+        audit_record(
+            event_type="leads.imported",
+            actor=actor,
+            tenant=tenant,
+            payload={
+                "file": plan.label,
+                "format": reader.format,
+                "channel": plan.channel,
+                "source": plan.source,
+                "read": summary.read,
+                "created": summary.created,
+                "merged": summary.merged,
+                "duplicates": summary.duplicates,
+                "refused": summary.refused,
+            },
+        )
+    return summary
+
+
+def _run_parallel(
+    batches: Iterator[list[tuple[int, Row]]],
+    plan: ImportPlan,
+    workers: int,
+    collect: Callable[[BatchResult], None],
+) -> None:
+    """Workers import batches on their own connections; at most two batches per worker are in flight."""
+    connections.close_all()  # forked children must open their own connections
+    context = multiprocessing.get_context("fork")
+    pending: deque[Future[BatchResult]] = deque()
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(plan,)
+    ) as pool:
+        try:
+            for batch in batches:
+                pending.append(pool.submit(_worker_batch, batch))
+                while len(pending) >= 2 * workers:
+                    collect(pending.popleft().result())
+            while pending:
+                collect(pending.popleft().result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+# --- export ------------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "public_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "company_name",
+    "company_domain",
+    "job_title",
+    "industry",
+    "employees",
+    "company_size_band",
+    "revenue_band",
+    "interest_type",
+    "postcode",
+    "city",
+    "region",
+    "country",
+    "consent_marketing",
+    "consent_at",
+    "opted_out_at",
+    "is_test",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "referrer",
+    "landing_page",
+    "source_campaign",
+    "channel",
+    "source",
+    "status",
+    "stage",
+    "score",
+    "created_at",
+    "attributes",
+)
+
+
+def _export_value(lead: Lead, name: str) -> Any:
+    value = getattr(lead, name)
+    if name == "attributes":
+        return json.dumps(value or {}, ensure_ascii=False, cls=DjangoJSONEncoder) if value else ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def lead_export_file(
+    *,
+    path: str | os.PathLike[str],
+    fmt: str,
+    queryset: models.QuerySet[Lead],
+    actor: User | None,
+    filters: dict[str, Any],
+    tenant: Organization | None = None,
+) -> int:
+    """Write leads decrypted to CSV/XLSX in the import's column names (round trips); audited."""
+    writer = LeadFileWriter(path, fmt=fmt, headers=list(EXPORT_COLUMNS))
+    try:
+        for lead in queryset.order_by("created_at", "pk").iterator(chunk_size=2000):
+            writer.write([_export_value(lead, name) for name in EXPORT_COLUMNS])
+    finally:
+        writer.close()
+    # Exporting decrypted PII is itself a processing step worth an audit entry (DSGVO Art. 30).
+    audit_record(
+        event_type="leads.exported",
+        actor=actor,
+        tenant=tenant,
+        payload={"format": fmt, "count": writer.count, "filters": filters, "file": os.fspath(path).rsplit("/", 1)[-1]},
+    )
+    return writer.count
