@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from leads.services.merge import SURVIVOR_FIELDS
+
 FORMATS = ("csv", "xlsx", "json")
 EXTENSIONS = {
     ".csv": "csv",
@@ -43,46 +45,17 @@ IGNORE = "ignore"
 #: A row as a reader yields it: the values in header order (CSV/XLSX) or a JSON object.
 Row = list[Any] | dict[str, Any]
 ATTRIBUTES = "attributes"
-#: Payload keys of ``normalize_payload`` a column may fill.
-FIELD_TARGETS = frozenset(
-    {
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "full_name",
-        "company_name",
-        "company_domain",
-        "company_size_band",
-        "industry",
-        "employees",
-        "revenue_band",
-        "company_linkedin_url",
-        "job_title",
-        "interest_type",
-        "postcode",
-        "city",
-        "region",
-        "country",
-        "consent_marketing",
-        "consent_at",
-        "opted_out",
-        "is_test",
-        "captured_at",
-        "import_key",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_term",
-        "utm_content",
-        "referrer",
-        "landing_page",
-        "source_campaign",
-        "facebook_lead_id",
-        "linkedin_response_id",
-        "instagram_igsid",
-    }
-)
+#: Payload keys of ``normalize_payload`` a column may fill: the survivorship fields and the inputs
+#: that only take part in normalization.
+FIELD_TARGETS = frozenset(SURVIVOR_FIELDS) | {
+    "full_name",
+    "consent_marketing",
+    "consent_at",
+    "opted_out",
+    "is_test",
+    "captured_at",
+    "import_key",
+}
 IDENTITY_TARGETS = frozenset(
     {"email", "phone", "import_key", "facebook_lead_id", "linkedin_response_id", "instagram_igsid"}
 )

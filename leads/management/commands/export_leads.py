@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from leads.importers import ImportFileError, parse_date
+from leads.management.lookups import organization_by_slug_or_id, user_by_email
 from leads.models import Lead
 from leads.services.bulk_import import lead_export_file
 
@@ -80,18 +81,7 @@ class Command(BaseCommand):
         return parsed
 
     def _tenant(self, value: str) -> Organization:
-        query = Organization.objects.filter(slug=value)
-        if value.isdigit():
-            query = query | Organization.objects.filter(pk=int(value))
-        tenant = query.first()
-        if tenant is None:
-            raise CommandError(_("No organization with slug or id %(value)s.") % {"value": value})
-        return tenant
+        return organization_by_slug_or_id(value)
 
     def _actor(self, email: str | None) -> User | None:
-        if not email:
-            return None
-        user = User.objects.filter(email__iexact=email.strip()).first()
-        if user is None:
-            raise CommandError(_("No user with email %(email)s.") % {"email": email})
-        return user
+        return user_by_email(email) if email else None

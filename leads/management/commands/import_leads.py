@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization, User
 from config.exceptions import DomainError
 from leads.importers import FORMATS, ColumnMap, ImportFileError, LeadFileReader, load_mapping
+from leads.management.lookups import organization_by_slug_or_id, user_by_email
 from leads.models import Lead
 from leads.services.bulk_import import DEFAULT_BATCH_SIZE, ImportSummary, RowError, lead_import_file
 
@@ -153,23 +154,10 @@ class Command(BaseCommand):
             self.stdout.write(_("Columns ignored: %(list)s") % {"list": ", ".join(described["ignored"])})
 
     def _tenant(self, value: str | None) -> Organization | None:
-        if not value:
-            return None
-        query = Organization.objects.filter(slug=value)
-        if value.isdigit():
-            query = query | Organization.objects.filter(pk=int(value))
-        tenant = query.first()
-        if tenant is None:
-            raise CommandError(_("No organization with slug or id %(value)s.") % {"value": value})
-        return tenant
+        return organization_by_slug_or_id(value) if value else None
 
     def _actor(self, email: str | None) -> User | None:
-        if not email:
-            return None
-        user = User.objects.filter(email__iexact=email.strip()).first()
-        if user is None:
-            raise CommandError(_("No user with email %(email)s.") % {"email": email})
-        return user
+        return user_by_email(email) if email else None
 
     def _summary(self, summary: ImportSummary, report: ErrorReport) -> None:
         title = _("Dry run (nothing written)") if summary.dry_run else _("Import finished")
