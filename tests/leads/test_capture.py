@@ -253,3 +253,39 @@ def test_capture_is_documented_in_the_openapi_schema(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content.decode()
     assert "API-580_capture" in schema and "/api/capture/" in schema
     assert "CaptureInput" in schema and "application/x-www-form-urlencoded" in schema
+
+
+def test_the_readme_form_snippet_posts_fields_the_api_accepts(client, capture_key):
+    """The copy-paste form in the README must keep working: its field names, honeypot and consent."""
+    from html.parser import HTMLParser
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```html\n(.*?)```", readme, flags=re.S).group(1)
+
+    class Fields(HTMLParser):
+        names: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag in ("input", "select") and attrs.get("name"):
+                self.names.append(attrs["name"])
+
+    parser = Fields()
+    parser.feed(snippet)
+    assert {"email", "fax", "consent", "consent_version"} <= set(parser.names)
+    assert "YOUR-CAPTURE-KEY" in snippet and '"X-Api-Key"' in snippet and "/api/capture/" in snippet
+    values = {"full_name": "Clara Weiß", "email": "clara@example.de", "phone": "0151 23456789", "fax": ""}
+    form = {name: values.get(name, "true" if name == "consent" else "x") for name in parser.names}
+    form.update(interest_type="buy", consent_version="2026-01", consent_text="Ich möchte Informationen erhalten.")
+    form.update(landing_page=SITE + "/", referrer="")
+    _key, secret = capture_key
+    # when
+    response = client.post(
+        URL, urlencode(form), content_type="application/x-www-form-urlencoded", HTTP_X_API_KEY=secret
+    )
+    # then
+    assert response.status_code == 200, response.content
+    lead = Lead.objects.get(public_id=response.json()["public_id"])
+    assert (lead.first_name, lead.interest_type, lead.consent_marketing) == ("Clara", "buy", True)
+    assert ConsentRecord.objects.filter(subject_lead=lead, version="2026-01").exists()
