@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.urls import re_path
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -192,16 +194,23 @@ class KeysetPagination:
             values.append(value)
         return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
-    def _after_q(self) -> Q:
-        # (a, b, c) after (x, y, z)  ⇔  a ≻ x  ∨  (a = x ∧ b ≻ y)  ∨  (a = x ∧ b = y ∧ c ≻ z)
-        q, equal = Q(), {}
-        for field, value in zip(self.fields, self.position or [], strict=False):
-            name = field.lstrip("-")
-            q |= Q(**equal, **{f"{name}__{'lt' if field.startswith('-') else 'gt'}": value})
-            equal[name] = value
-        # The OR chain alone is not an index range; "a ≽ x" in front lets PostgreSQL start the scan at the cursor.
-        first, value = self.fields[0], (self.position or [None])[0]
-        return Q(**{f"{first.lstrip('-')}__{'lte' if first.startswith('-') else 'gte'}": value}) & q
+    def _after_q(self) -> RawSQL:
+        # (a, b, c) after (x, y, z) as one row-value comparison: PostgreSQL turns it into an index range
+        # on (tenant, a, b, c) and starts the scan at the cursor. The equivalent OR chain
+        # (a ≻ x ∨ a = x ∧ b ≻ y ∨ …) is only a filter: at depth it re-read and sorted every row sharing
+        # the cursor's score. Each ordering runs in one direction, so one operator covers the whole row.
+        names = [field.lstrip("-") for field in self.fields]
+        fields = [Lead._meta.get_field(name) for name in names]
+        quote, table = connection.ops.quote_name, connection.ops.quote_name(Lead._meta.db_table)
+        columns = ", ".join(f"{table}.{quote(field.column)}" for field in fields)
+        operator = "<" if self.fields[0].startswith("-") else ">"
+        params = [
+            field.get_db_prep_value(value, connection, prepared=False)
+            for field, value in zip(fields, self.position or [], strict=True)
+        ]
+        placeholders = ", ".join(["%s"] * len(fields))
+        # Column names come from the model, values are bound parameters.
+        return RawSQL(f"({columns}) {operator} ({placeholders})", params, output_field=BooleanField())  # noqa: S611
 
     def paginate(self, queryset: QuerySet[Lead]) -> list[Lead]:
         if self.position is not None:

@@ -15,8 +15,8 @@ from django.utils import timezone
 from accounts.models import PartnerProfile, User
 from compliance.models import AuditEvent
 from leads.admin.paginator import EstimatedCountPaginator
-from leads.models import Lead, LeadActivity, LeadAssignment, LeadMerge, LeadScoreHistory
-from leads.services import lead_merge, offer_create
+from leads.models import Lead, LeadActivity, LeadAssignment, LeadIntent, LeadMerge, LeadScoreHistory
+from leads.services import lead_merge, offer_accept, offer_create
 from tests.accounts.factories import PartnerFactory
 from tests.leads.factories import LeadFactory
 
@@ -72,7 +72,9 @@ def filter_leads(admin_user):
     partner = _partner()
     leads = {
         "burning_fb": LeadFactory(score=90, stage="burning", channel="facebook", last_activity_at=now),
-        "warm_li": LeadFactory(score=45, stage="warm", channel="linkedin", last_activity_at=now - timedelta(days=5)),
+        "warm_li": LeadFactory(
+            score=45, stage="warm", channel="linkedin", source="referral", last_activity_at=now - timedelta(days=5)
+        ),
         "cold_test": LeadFactory(score=10, stage="cold", last_activity_at=now - timedelta(days=20), is_test=True),
         "hot_offered": LeadFactory(score=70, stage="hot", last_activity_at=now - timedelta(days=10)),
         "with_partner": LeadFactory(tenant=partner.organization, assigned_partner=partner, status="contacted"),
@@ -86,8 +88,14 @@ def filter_leads(admin_user):
     [
         ({"stage": "warm"}, {"warm_li"}),
         ({"score_band": "81-100"}, {"burning_fb"}),
+        ({"score_band": "61-80"}, {"hot_offered"}),
+        ({"score_band": "31-60"}, {"warm_li"}),
+        ({"score_band": "0-30", "scope": "pool"}, {"cold_test"}),
+        ({"source": "referral"}, {"warm_li"}),
         ({"channel": "linkedin"}, {"warm_li"}),
         ({"status": "contacted"}, {"with_partner"}),
+        ({"activity": "0-3", "scope": "pool"}, {"burning_fb"}),
+        ({"activity": "4-7"}, {"warm_li"}),
         ({"activity": "8-14"}, {"hot_offered"}),
         ({"activity": "15+"}, {"cold_test"}),
         ({"offer_status": "offered"}, {"hot_offered"}),
@@ -101,6 +109,27 @@ def test_changelist_filters(staff_client, filter_leads, params, expected):
     response = staff_client.get(CHANGELIST, params)
     assert response.status_code == 200
     assert _shown(response, leads) == expected
+
+
+def test_changelist_is_german_with_every_filter_and_the_search_help(staff_client):
+    # No Accept-Language: the console speaks the platform's language (LANGUAGE_CODE = "de").
+    page = staff_client.get(CHANGELIST).content.decode()
+    for title in (
+        "Stufe",
+        "Score-Bereich",
+        "Kanal",
+        "Quelle",
+        "Status",
+        "Tage seit letzter Aktivität",
+        "Zugewiesener Partner",
+        "Angebotsstatus",
+        "Testleads",
+    ):
+        assert f'data-filter-title="{title}"' in page, title
+    assert "Exakte Suche nach E-Mail-Adresse, Telefonnummer oder öffentlicher ID" in page
+    assert "verschlüsselt" in page  # the help text says why partial matches cannot work
+    for action in ("Einem Partner anbieten", "Score neu berechnen", "Als CSV exportieren"):
+        assert action in page, action
 
 
 def test_changelist_partner_filter(staff_client, filter_leads):
@@ -303,6 +332,66 @@ def test_merge_panel_shows_both_sides(staff_client, admin_user):
     lead_merge(survivor=survivor, others=[other], actor=admin_user)
     page = staff_client.get(f"/admin/leads/lead/{other.pk}/change/").content.decode()
     assert survivor.public_id in page  # merged leads point to where they went
+
+
+def test_change_view_shows_ai_insights_intents_and_the_emails_panel(staff_client):
+    lead = LeadFactory()
+    LeadIntent.objects.create(
+        lead=lead, source_type="ai_analysis", analysis={"summary": "Will sofort investieren", "topics": ["ETF", "Gold"]}
+    )
+    LeadIntent.objects.create(lead=lead, source_type="instagram_message", intent_level="high", keywords=["preis"])
+    page = staff_client.get(f"/admin/leads/lead/{lead.pk}/change/").content.decode()
+    assert "Will sofort investieren" in page and "ETF, Gold" in page  # the AI analysis, list values joined
+    assert "instagram_message" in page and "preis" in page  # detected intent
+    assert 'id="panel-emails"' in page
+
+
+# --- offer and merge journal lists ------------------------------------------------------------
+
+
+def test_offer_list_action_withdraws_only_open_offers(staff_client, ops_user, admin_user):
+    partner = _partner()
+    open_offer = offer_create(lead=LeadFactory(), partner=partner, actor=admin_user)
+    answered = offer_create(lead=LeadFactory(), partner=partner, actor=admin_user)
+    offer_accept(offer=answered, actor=partner)
+    url = "/admin/leads/leadassignment/"
+    page = staff_client.get(url).content.decode()
+    assert "revoke_offers" in page
+    response = staff_client.post(
+        url,
+        {"action": "revoke_offers", "_selected_action": [str(open_offer.pk), str(answered.pk)], "index": "0"},
+    )
+    assert response.status_code == 302
+    open_offer.refresh_from_db()
+    answered.refresh_from_db()
+    assert open_offer.status == "revoked" and answered.status == "accepted"
+    assert AuditEvent.objects.filter(event_type="lead.offer_revoked", actor=ops_user).count() == 1
+    # the offer list is read-only: no add, no edit
+    assert staff_client.get(f"{url}add/").status_code == 403
+
+
+def test_merge_journal_action_undoes_merges(staff_client, admin_user):
+    survivor, other = LeadFactory(), LeadFactory()
+    lead_merge(survivor=survivor, others=[other], actor=admin_user)
+    entry = LeadMerge.objects.get(survivor=survivor)
+    url = "/admin/leads/leadmerge/"
+    assert "undo_merges" in staff_client.get(url).content.decode()
+    response = staff_client.post(url, {"action": "undo_merges", "_selected_action": [str(entry.pk)], "index": "0"})
+    assert response.status_code == 302
+    other.refresh_from_db()
+    entry.refresh_from_db()
+    assert other.merged_into_id is None and entry.undone_at is not None
+
+
+def test_partners_cannot_use_the_offer_or_merge_actions(client, partner_user, admin_user):
+    offer = offer_create(lead=LeadFactory(), partner=_partner(), actor=admin_user)
+    client.force_login(partner_user)
+    response = client.post(
+        "/admin/leads/leadassignment/", {"action": "revoke_offers", "_selected_action": [str(offer.pk)], "index": "0"}
+    )
+    assert response.status_code == 302 and "/admin/login/" in response.url
+    offer.refresh_from_db()
+    assert offer.status == "offered"
 
 
 def test_add_lead_goes_through_ingest_with_dedup(client, admin_user, platform_org):

@@ -155,6 +155,18 @@ def test_the_form_definition_is_cached_per_form_version(connection, api, deliver
     assert len(rest_calls(api, "/rest/leadForms/")) == 1
 
 
+def test_a_form_projected_into_the_response_is_used_without_fetching_the_form(connection, api, deliver):
+    # A response fetched with a form projection carries the definition: no /rest/leadForms call.
+    body = lead_response(form=fixture_json("linkedin/lead_form_7234246.json"))
+    api.get(response_url(), json=body)
+    deliver(fixture_bytes(VECTOR))
+    event = WebhookEvent.objects.get()
+    assert event.status == Status.PROCESSED, event.last_error
+    assert rest_calls(api, "/rest/leadForms/") == []
+    assert event.lead.attributes["Cuál es tu color favorito"] == "Rojo"  # option index mapped by the projection
+    assert event.lead.attributes[f"_linkedin:{RESPONSE_ID}"]["form_name"] == "Form with written spanish"
+
+
 def test_member_data_feeds_enrichment_icp_and_the_p_score(api, deliver, platform_org):
     IcpProfile.objects.create(
         tenant=platform_org, industries=["logistik"], size_bands=["201+"], roles=["geschäftsführer"], regions=["de"]
