@@ -46,6 +46,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
         "a call$",
         "phone call",
         "telefonat",
+        "telefonier",
+        "on the phone",
         "beratungsgespräch",
         "meeting",
     ),
@@ -139,7 +141,10 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     "interest": (
         "interesse",
         "interessiert",
+        "interessiere",
         "interessant",
+        "grundriss",
+        "floor plan",
         "info",
         "details",
         "exposé",
@@ -206,6 +211,11 @@ OPT_OUT_PHRASES: tuple[str, ...] = (
     "stop messaging",
     "stop writing",
     "stop texting",
+    "stop sending",
+    "stop emailing",
+    "stop calling",
+    "stop bothering",
+    "stop spamming",
     "leave me alone",
     "unsubscribe",
     "remove me",
@@ -219,6 +229,11 @@ OPT_OUT_PHRASES: tuple[str, ...] = (
 SEPARABLE_OPT_OUT = re.compile(
     r"(?<!\w)(?:melde|meldet|melden|trag|tragt|tragen)\s+(?:sie\s+)?(?:mich|uns)(?!\w)[^.!?]{0,40}?"
     r"(?<!\w)(?:ab|aus)\s*(?:[.!?]|$)"
+)
+#: German verb-first word order: "Schreiben Sie mir nicht mehr", "Kontaktieren Sie mich bitte nicht mehr".
+VERB_FIRST_OPT_OUT = re.compile(
+    r"(?<!\w)(?:schreib|kontaktier|ruf|schick|send|belästig|nerv)\w*\s+(?:sie\s+|du\s+|ihr\s+)?(?:mir|mich|uns)(?!\w)"
+    r"[^.,;!?]{0,30}?(?<!\w)nicht\s+mehr(?!\w)"
 )
 #: Greetings whose words are also cues ("Guten Morgen" is not a timeline).
 GREETINGS = re.compile(r"(?<!\w)(?:guten (?:morgen|tag|abend)|good (?:morning|afternoon|evening))(?!\w)")
@@ -436,6 +451,8 @@ def analyse(text: str) -> IntentAnalysis:
     opt_out_cues = [phrase for phrase, pattern in _OPT_OUT if pattern.search(norm)]
     if SEPARABLE_OPT_OUT.search(norm):
         opt_out_cues.append("abmelden")
+    if VERB_FIRST_OPT_OUT.search(norm):
+        opt_out_cues.append("nicht mehr kontaktieren")
     if not opt_out_cues and words and len(words) <= SHORT_MESSAGE_WORDS and words[0] in SHORT_STOP_WORDS:
         opt_out_cues = [words[0]]
     # "Kein Interesse an der 2-Zimmer-Wohnung, aber wann kann ich die 3-Zimmer besichtigen?" is not an opt-out.

@@ -120,3 +120,28 @@ def test_test_leads_and_low_scores_are_not_auto_assigned(platform_org):
     _partner()
     assert lead_auto_assign(lead=LeadFactory(is_test=True)) is None
     assert lead_auto_assign(lead=LeadFactory()) is None  # score 0 < 50
+
+
+def test_admins_can_read_every_automatic_decision_in_the_admin(client, admin_user, platform_org):
+    # given: one automatic decision between two partners
+    _settings(platform_org, mode="weighted")
+    big, small = _partner(40), _partner(10)
+    offer = lead_auto_assign(lead=LeadFactory())
+    decision = AssignmentDecision.objects.get()
+    client.force_login(admin_user)
+
+    # when / then: listed with mode, winner and rule …
+    listing = client.get("/admin/leads/assignmentdecision/")
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert decision.lead.public_id in page and decision.rule in page
+    # … and the detail shows every candidate with its weight and free capacity, read-only
+    detail = client.get(f"/admin/leads/assignmentdecision/{decision.pk}/change/")
+    assert detail.status_code == 200
+    page = detail.content.decode()
+    for candidate in decision.candidates:
+        assert str(candidate["partner_id"]) in page and str(candidate["free"]) in page
+    assert {c["partner_id"] for c in decision.candidates} == {big.pk, small.pk}
+    assert offer.partner_id in {big.pk, small.pk}
+    assert 'name="rule"' not in page  # nothing to edit
+    assert client.post(f"/admin/leads/assignmentdecision/{decision.pk}/delete/").status_code == 403

@@ -11,6 +11,7 @@ from compliance.blind_index import blind_index
 from compliance.models import AuditEvent
 from config.exceptions import DomainError
 from leads.models import Lead, LeadActivity, LeadEnrichment, LeadIdentity, LeadMerge, LeadVerification
+from leads.normalize import split_full_name
 from leads.services import NoIdentityError, ingest_lead, lead_ingest
 from tests.accounts.factories import PartnerFactory
 
@@ -148,6 +149,32 @@ def test_invalid_values_are_kept_in_attributes(platform_org):
     assert invalid["phone"]["value"] == "abc"
     assert invalid["referrer"]["value"] == "javascript:alert(1)"
     assert invalid["country"]["value"] == "Germany"
+
+
+@pytest.mark.parametrize(
+    ("full_name", "expected"),
+    [
+        ("Max Mustermann", ("Max", "Mustermann", "")),
+        ("Dr. Anna von der Heide", ("Anna", "von der Heide", "Dr.")),
+        ("Prof. Dr. Hans Müller-Lüdenscheidt", ("Hans", "Müller-Lüdenscheidt", "Prof. Dr.")),
+        ("Frau Dr. med. Eva Klein", ("Eva", "Klein", "Dr. med.")),
+        ("Herr Karl-Heinz Schmidt", ("Karl-Heinz", "Schmidt", "")),
+        ("Anna Maria Schmidt", ("Anna Maria", "Schmidt", "")),
+        ("Maria de la Cruz", ("Maria", "de la Cruz", "")),
+        ("Heide, Anna", ("Anna", "Heide", "")),
+        ("Cher", ("Cher", "", "")),
+    ],
+)
+def test_full_name_split_handles_titles_salutations_and_double_last_names(full_name, expected):
+    assert split_full_name(full_name) == expected
+
+
+def test_a_split_name_and_its_title_land_on_the_lead(platform_org):
+    lead = lead_ingest(
+        payload={"email": "h@x.de", "full_name": "Prof. Dr. Hans Müller-Lüdenscheidt"}, channel="website"
+    )
+    lead = Lead.objects.get(pk=lead.lead.pk)
+    assert (lead.first_name, lead.last_name, lead.attributes["title"]) == ("Hans", "Müller-Lüdenscheidt", "Prof. Dr.")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from django.utils import timezone
 from compliance.models import AuditEvent, ConsentRecord
 from compliance.services import consent_grant
 from config.exceptions import ConflictError, DomainError
-from leads.models import Company, Lead, LeadActivity, LeadIdentity, LeadMerge
+from leads.models import Company, Lead, LeadActivity, LeadEnrichment, LeadIdentity, LeadIntent, LeadMerge
 from leads.services import lead_ingest, lead_merge, lead_opt_out, lead_unmerge
 from tests.accounts.factories import PartnerFactory
 
@@ -27,6 +27,8 @@ def _snapshot(lead: Lead) -> dict:
         "merged_into": lead.merged_into_id,
         "activities": sorted(LeadActivity.objects.filter(lead=lead).values_list("pk", flat=True)),
         "identities": sorted(LeadIdentity.objects.filter(lead=lead).values_list("pk", flat=True)),
+        "enrichments": sorted(LeadEnrichment.objects.filter(lead=lead).values_list("pk", flat=True)),
+        "intents": sorted(LeadIntent.objects.filter(lead=lead).values_list("pk", flat=True)),
         "companies": sorted(Company.leads.through.objects.filter(lead=lead).values_list("company_id", flat=True)),
         "consents": sorted(ConsentRecord.objects.filter(subject_lead=lead).values_list("pk", flat=True)),
     }
@@ -39,6 +41,9 @@ def test_manual_merge_and_unmerge_round_trip(platform_org, admin_user):
         {"phone": "+49 89 1234567", "last_name": "Klein", "city": "München", "attributes": {"budget": "300k"}}
     )
     consent_grant(code="MARKETING_EMAIL", version="v1", actor=None, lead=other, text="Ja")
+    intent = LeadIntent.objects.create(lead=other, intent_level="high", source_type="instagram_message")
+    other_enrichments = set(LeadEnrichment.objects.filter(lead=other).values_list("pk", flat=True))
+    assert other_enrichments  # the offline provider ran at capture
     company, _created = Company.objects.get_or_create(tenant=platform_org, domain="kanzlei-klein.de")
     company.leads.add(other)
     before = {"survivor": _snapshot(survivor), "other": _snapshot(other)}
@@ -58,6 +63,8 @@ def test_manual_merge_and_unmerge_round_trip(platform_org, admin_user):
     assert LeadActivity.objects.filter(lead=merged).count() == 2
     assert LeadIdentity.objects.filter(lead=merged).count() == 2
     assert ConsentRecord.objects.filter(subject_lead=merged).count() == 1
+    assert other_enrichments <= set(LeadEnrichment.objects.filter(lead=merged).values_list("pk", flat=True))
+    assert LeadIntent.objects.get(pk=intent.pk).lead_id == merged.pk
     assert list(company.leads.all()) == [merged]  # linked by its email domain at capture, kept once
     assert Lead.objects.get(pk=other.pk).merged_into_id == survivor.pk
     entry = LeadMerge.objects.get(merged_lead=other)

@@ -115,13 +115,26 @@ def test_a_batch_creates_one_lead_per_change_and_a_retry_creates_nothing(graph, 
     assert len(graph.calls) == 2 and Lead.objects.count() == 2
 
 
-def test_test_tool_lead_is_a_test_lead(graph, deliver):
+def test_test_tool_lead_is_a_test_lead(graph, deliver, platform_org, ops_user):
+    from leads.models import LeadAssignment, PipelineSettings
+    from leads.selectors.pool import pool_stats
+
+    # given: auto-assignment is on and a partner has room, so a real pool lead would be offered
+    PipelineSettings.objects.create(
+        tenant=platform_org, auto_assign_enabled=True, auto_assign_mode="round_robin", auto_assign_min_score=0
+    )
+    PartnerFactory()
     MetaPageConnectionFactory(page_id="138124712925158")
     graph.get(f"{GRAPH}/233370042045345", body=fixture_bytes("facebook/graph_lead_test.json"))
     deliver("facebook/leadgen_testing_tool.json")
     lead = WebhookEvent.objects.get().lead
     assert lead.is_test is True
     assert lead.attributes["_meta"] == {"form_id": "172036835026334", "platform": "fb", "is_organic": True}
+    # no notifications, no offer, and the pool statistics do not count it
+    assert not Notification.objects.exists()
+    assert not LeadAssignment.objects.filter(lead=lead).exists()
+    stats = pool_stats(use_cache=False)
+    assert stats["pool"]["size"] == 0 and stats["volume"]["total"] == 0
 
 
 def test_german_form_maps_synonyms_keeps_the_rest_and_records_disclaimer_consent(graph, deliver):

@@ -78,6 +78,47 @@ def test_edge_cases(text, level, sentiment, opt_out):
     assert (result.level, result.sentiment, result.opt_out) == (level, sentiment, opt_out)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Stop sending me these messages.",
+        "Please stop calling me every day",
+        "Bitte schreiben Sie mir nicht mehr.",
+        "Kontaktieren Sie mich bitte nicht mehr",
+        "Schick mir nicht mehr diese Angebote!",
+    ],
+)
+def test_opt_outs_in_longer_sentences_and_german_verb_first_order(text):
+    result = analyse(text)
+    assert (result.opt_out, result.sentiment, result.level) == (True, "negative", "none")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Rufen Sie mich an, ich kann nicht mehr warten!",  # a call request, not an opt-out
+        "Stop, what is the price of the flat?",
+        "Schicken Sie mir das Exposé, die alte Adresse gilt nicht mehr.",
+    ],
+)
+def test_contact_verbs_with_nicht_mehr_or_stop_are_not_always_opt_outs(text):
+    assert analyse(text).opt_out is False
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("Ich interessiere mich für die Wohnung.", "medium"),
+        ("Gibt es einen Grundriss?", "medium"),
+        ("Do you have a floor plan for it?", "medium"),
+        ("Können wir telefonieren? Am besten morgen Nachmittag.", "high"),
+        ("Can we talk on the phone tomorrow?", "high"),
+    ],
+)
+def test_common_phrasings_of_interest_and_calls(text, level):
+    assert analyse(text).level == level
+
+
 def test_intent_score_and_interest_type_follow_the_signals():
     financing = analyse("Wie hoch muss das Eigenkapital für die Finanzierung sein? Termin nächste Woche?")
     assert financing.interest_type == "finance" and financing.level == "high"
