@@ -169,8 +169,10 @@ class LeadCreateApi(APIView):
     @extend_schema(
         operation_id="API-505_lead_create",
         summary="API-505 Create a manual lead",
+        description="Through `lead_ingest`: a partner's lead is theirs (no split), staff add it to the pool. "
+        "A person already known in the tenant is merged (200, `merged`).",
         request=InputSerializer,
-        responses={201: OutputSerializer, 200: OutputSerializer},
+        responses={201: OutputSerializer, 200: OutputSerializer, **error_responses(400, 401, 403, 409, 422)},
         tags=["leads"],
     )
     def post(self, request):

@@ -95,6 +95,19 @@ def lead_list_for(
     return qs.order_by(*LEAD_ORDERINGS.get(ordering, LEAD_ORDERINGS[DEFAULT_LEAD_ORDERING]))
 
 
+def lead_rows(ids: list, *, with_follow_up: bool = False) -> list[Lead]:
+    """The full rows of one page of lead ids, in the ids' order (one query).
+
+    Lists sort and paginate the narrow id column first and load the wide rows (encrypted PII,
+    JSON) and the follow-up subquery for that page only: a deep page then costs the same as the first.
+    """
+    qs = Lead.objects.filter(pk__in=ids).select_related("tenant", "assigned_partner")
+    if with_follow_up:
+        qs = qs.annotate(next_follow_up=next_follow_up_subquery())
+    by_id = {lead.pk: lead for lead in qs}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
 def lead_timeline(*, lead: Lead, limit: int = 50) -> list[LeadActivity]:
     """The newest activities of a lead, with who did them."""
     return list(LeadActivity.objects.filter(lead=lead).select_related("actor").order_by("-occurred_at", "-id")[:limit])

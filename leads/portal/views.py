@@ -47,6 +47,7 @@ from leads.portal.selectors import (
     dashboard_kpis,
     lead_list_for,
     lead_next_follow_up,
+    lead_rows,
     lead_timeline,
     notification_list,
     notifications_for,
@@ -294,8 +295,9 @@ def inbox_reject(request: HttpRequest, lead_id) -> HttpResponse:
 def lead_list(request: HttpRequest) -> HttpResponse:
     form = forms.LeadFilterForm(request.GET)
     filters = form.filters()
-    qs = lead_list_for(request.user, **filters, with_follow_up=True)
-    page = Paginator(qs, LEADS_PER_PAGE).get_page(request.GET.get("page"))
+    ids = lead_list_for(request.user, **filters).values_list("pk", flat=True)
+    page = Paginator(ids, LEADS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = lead_rows(list(page.object_list), with_follow_up=True)
     today = timezone.localdate().isoformat()
     for lead in page.object_list:
         lead.follow_up_due = bool(lead.next_follow_up and lead.next_follow_up <= today)

@@ -13,13 +13,15 @@ from config.exceptions import ConflictError, DomainError, TransitionNotAllowed
 from deals.models import DealStageChange, PartnerDeal
 from deals.services import DEAL_TRANSITIONS, deal_lose, deal_move_stage, deal_update, deal_win, lead_convert
 from leads.models import Lead, LeadActivity
-from leads.services import lead_contact_log, lead_mark_lost, lead_qualify
+from leads.services import STATUS_TRANSITIONS, lead_contact_log, lead_mark_lost, lead_qualify, lead_status_transition
 from tests.accounts.factories import PartnerFactory
 from tests.deals.factories import accepted_pool_lead, deal_for, own_lead
 
 pytestmark = pytest.mark.django_db
 
 STAGES = [s.value for s in PartnerDeal.Stage]
+STATUSES = [s.value for s in Lead.Status]
+STATUS_PATH = ["new", "contacted", "qualified"]
 
 
 def _audits(obj, event_type: str) -> int:
@@ -101,6 +103,38 @@ def test_transition_table(partner_user, current, target):
         with pytest.raises(TransitionNotAllowed):
             deal_move_stage(deal=deal, to=target, actor=partner_user, reason="x")
         assert PartnerDeal.objects.get(pk=deal.pk).stage == current
+
+
+def _lead_in_status(partner, status: str) -> Lead:
+    lead = own_lead(partner)
+    if status in ("converted", "lost"):
+        path = [*STATUS_PATH[1:], status]
+    else:
+        path = STATUS_PATH[1 : STATUS_PATH.index(status) + 1]
+    for step in path:
+        lead = lead_status_transition(lead=lead, to=step, actor=partner, reason="Kein Bedarf")
+    return lead
+
+
+@pytest.mark.parametrize("current", STATUSES)
+@pytest.mark.parametrize("target", STATUSES)
+def test_lead_status_table(partner_user, current, target):
+    lead = _lead_in_status(partner_user, current)
+    audits_before = AuditEvent.objects.filter(object_id=str(lead.pk)).count()
+
+    if current == target:
+        assert lead_status_transition(lead=lead, to=target, actor=partner_user).status == current
+        assert AuditEvent.objects.filter(object_id=str(lead.pk)).count() == audits_before
+    elif target in STATUS_TRANSITIONS[current]:
+        assert lead_status_transition(lead=lead, to=target, actor=partner_user, reason="x").status == target
+        assert _audits(lead, f"lead.{target}") == 1
+    else:
+        with pytest.raises(TransitionNotAllowed):
+            lead_status_transition(lead=lead, to=target, actor=partner_user, reason="x")
+        assert Lead.objects.get(pk=lead.pk).status == current
+    # Converted and lost are final; nothing goes back to "new".
+    assert not STATUS_TRANSITIONS["converted"] and not STATUS_TRANSITIONS["lost"]
+    assert all("new" not in targets for targets in STATUS_TRANSITIONS.values())
 
 
 def test_stage_moves_are_audited_by_kind(partner_user):

@@ -25,8 +25,8 @@ from leads.services import lead_contact_log
 from tests.accounts.factories import PartnerFactory
 from tests.deals.factories import deal_for, own_lead
 
-#: The partner lead, deal and report operations of this feature (API-500–504, 520–525, 530, 531).
-PARTNER_OPERATIONS = r"^API-5(0[0-4]|2[0-5]|3[01])_"
+#: The partner lead, deal and report operations of this feature (API-500–505, 520–525, 530, 531).
+PARTNER_OPERATIONS = r"^API-5(0[0-5]|2[0-5]|3[01])_"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -71,6 +71,7 @@ OPERATION_IDS = [
     "API-502_lead_qualify",
     "API-503_lead_convert",
     "API-504_lead_contact",
+    "API-505_lead_create",
     "API-520_deal_list",
     "API-521_deal_create",
     "API-522_deal_detail",

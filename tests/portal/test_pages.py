@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.db import connection
@@ -125,7 +126,8 @@ def test_lead_list_filters_sorts_and_paginates(client, partner):
     first = client.get(PORTAL + "/meine-leads/").content.decode()
     assert "31 Leads" in first or "31 leads" in first
     assert "page=2" in first
-    assert "Sonderfall AG" in client.get(PORTAL + "/meine-leads/?sort=-score").content.decode().split("Firma")[0]
+    by_score = client.get(PORTAL + "/meine-leads/?sort=-score").content.decode()
+    assert by_score.index("Sonderfall AG") < re.search(r"Firma \d\d", by_score).start()
     filtered = client.get(PORTAL + "/meine-leads/?channel=referral").content.decode()
     assert "Sonderfall AG" in filtered and "Firma 01" not in filtered
     assert "Sonderfall AG" in client.get(PORTAL + "/meine-leads/?q=sonderfall").content.decode()
@@ -287,3 +289,24 @@ def test_notifications_mark_read(client, partner):
     client.post(PORTAL + "/benachrichtigungen/")
     assert not Notification.objects.filter(recipient=partner, read_at__isnull=True).exists()
     assert Notification.objects.filter(title="Fremd", read_at__isnull=True).exists()
+
+
+def test_the_portal_speaks_german_by_default_and_english_on_request(client, partner):
+    # given: a browser that asks for nothing in particular, and a deal to move
+    deal = deal_for(partner, stage="lead")
+
+    # when / then: the navigation is German, with the labels of the issue
+    page = client.get(PORTAL + "/").content.decode()
+    for label in ("Partnerportal", "Meine Leads", "Werbung", "Quellen", "Reports", "Abmelden", "Deals je Phase"):
+        assert label in page, label
+    assert "My leads" not in page
+
+    # a refusal on the board is German, stage names included
+    refused = client.post(
+        f"{PORTAL}/pipeline/{deal.pk}/stage/", {"stage": "won"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "Nicht möglich" in refused and "Gewonnen" in refused
+
+    # English only on request
+    english = client.get(PORTAL + "/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "My leads" in english and "Meine Leads" not in english
