@@ -32,7 +32,7 @@ class AuditEvent(models.Model):
     The payload never holds raw PII: ids, codes and changed field names only.
     """
 
-    event_type = models.CharField(_("event type"), max_length=64, db_index=True)
+    event_type = models.CharField(_("event type"), max_length=64)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("actor"),
@@ -48,6 +48,7 @@ class AuditEvent(models.Model):
         verbose_name=_("tenant"),
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the (tenant, -created_at) index serves every tenant lookup
         null=True,
         blank=True,
         related_name="+",
@@ -68,6 +69,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["object_type", "object_id", "-created_at"]),
             models.Index(fields=["tenant", "-created_at"]),
+            # A plain b-tree: event types are matched exactly, never with LIKE (no pattern-ops twin).
+            models.Index(fields=["event_type"], name="audit_event_type"),
         ]
 
     def __str__(self) -> str:

@@ -82,10 +82,17 @@ class Lead(models.Model):
         CONSULT = "consult", _("Consulting")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Lean on writes: every index below is paid for by each ingested or imported lead, so the
+    # foreign keys that lead a composite index (tenant, assigned partner, merged into) get no
+    # index of their own, and exact-match columns get no LIKE (pattern-ops) twin.
     tenant = models.ForeignKey(
-        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.PROTECT, related_name="leads"
+        "accounts.Organization",
+        verbose_name=_("tenant"),
+        on_delete=models.PROTECT,
+        related_name="leads",
+        db_index=False,
     )
-    public_id = models.CharField(_("public id"), max_length=17, unique=True, default=generate_public_id, editable=False)
+    public_id = models.CharField(_("public id"), max_length=17, default=generate_public_id, editable=False)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     source = models.CharField(_("source"), max_length=20, choices=Source.choices, default=Source.ZONE1_POOL)
 
@@ -125,8 +132,8 @@ class Lead(models.Model):
     referrer = models.URLField(_("referrer"), max_length=1000, blank=True)
     landing_page = models.URLField(_("landing page"), max_length=1000, blank=True)
     source_campaign = models.CharField(_("source campaign"), max_length=255, blank=True)
-    facebook_lead_id = models.CharField(_("Facebook lead id"), max_length=64, blank=True, db_index=True)
-    linkedin_response_id = models.CharField(_("LinkedIn response id"), max_length=255, blank=True, db_index=True)
+    facebook_lead_id = models.CharField(_("Facebook lead id"), max_length=64, blank=True)
+    linkedin_response_id = models.CharField(_("LinkedIn response id"), max_length=255, blank=True)
     instagram_igsid = models.CharField(_("Instagram user id (IGSID)"), max_length=64, blank=True)
 
     # Lifecycle and score (changed only through services).
@@ -146,6 +153,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="assigned_leads",
+        db_index=False,
     )
     is_test = models.BooleanField(_("test lead"), default=False)
     merged_into = models.ForeignKey(
@@ -156,6 +164,7 @@ class Lead(models.Model):
         blank=True,
         related_name="merged_leads",
         editable=False,
+        db_index=False,
     )
 
     # Consent.
@@ -183,6 +192,8 @@ class Lead(models.Model):
             models.CheckConstraint(condition=Q(i_score__lte=100), name="leads_lead_i_score_range"),
             models.CheckConstraint(condition=Q(e_score__lte=100), name="leads_lead_e_score_range"),
             models.CheckConstraint(condition=~Q(merged_into=models.F("id")), name="leads_lead_not_merged_into_self"),
+            # A constraint rather than unique=True: the same index without a LIKE twin.
+            models.UniqueConstraint(fields=["public_id"], name="leads_lead_public_id_unique"),
         ]
         indexes = [
             # The pool and the partner lists filter by tenant plus one of these, newest or best first.
@@ -191,13 +202,18 @@ class Lead(models.Model):
             models.Index(fields=["tenant", "channel", "-created_at"], name="lead_tenant_channel_created"),
             models.Index(fields=["tenant", "source", "-created_at"], name="lead_tenant_source_created"),
             models.Index(fields=["tenant", "-last_activity_at"], name="lead_tenant_last_activity"),
-            models.Index(fields=["tenant", "-score"], name="lead_tenant_score"),
+            # Best first, with the keyset tie-breakers: API-550's "-score" pages start at their cursor.
+            models.Index(fields=["tenant", "-score", "-created_at", "-id"], name="lead_tenant_score_keyset"),
             # The admin sorts the whole table by score (platform staff see every tenant).
             models.Index(fields=["-score", "-id"], name="lead_score_id"),
+            # …and filters it by days since the last activity (leads without one count from created_at).
+            models.Index(fields=["last_activity_at"], name="lead_last_activity"),
             models.Index(fields=["assigned_partner", "status"], name="lead_partner_status"),
             models.Index(fields=["email_hash"], name="lead_email_hash"),
             models.Index(fields=["phone_hash"], name="lead_phone_hash"),
             models.Index(fields=["merged_into"], name="lead_merged_into"),
+            models.Index(fields=["facebook_lead_id"], name="lead_facebook_lead_id"),
+            models.Index(fields=["linkedin_response_id"], name="lead_linkedin_response_id"),
         ]
 
     def __str__(self) -> str:
@@ -262,7 +278,9 @@ class LeadActivity(models.Model):
 class LeadScoreHistory(models.Model):
     """Every score change with a human reason, e.g. "Budget Calculator verwendet (+25)"."""
 
-    lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="score_history")
+    lead = models.ForeignKey(
+        Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="score_history", db_index=False
+    )  # (lead, -created_at) below serves it
     old_score = models.PositiveSmallIntegerField(_("old score"))
     new_score = models.PositiveSmallIntegerField(_("new score"))
     delta = models.SmallIntegerField(_("delta"))
@@ -505,8 +523,8 @@ class LeadIdentity(models.Model):
         EXTERNAL_KEY = "external_key", _("External key")
 
     tenant = models.ForeignKey(
-        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="+"
-    )
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # the unique (tenant, kind, value_hash) index serves tenant lookups
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
     value_hash = models.CharField(_("value (blind index)"), max_length=64)
     lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="identities")
@@ -518,7 +536,6 @@ class LeadIdentity(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "kind", "value_hash"], name="leads_identity_unique"),
         ]
-        indexes = [models.Index(fields=["lead"], name="identity_lead")]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value_hash[:12]}…"

@@ -22,7 +22,7 @@ from django.core.validators import URLValidator
 from django.utils.dateparse import parse_datetime
 from email_validator import EmailNotValidError, validate_email
 
-from compliance.blind_index import DEFAULT_PHONE_REGION, blind_index, normalize_email
+from compliance.blind_index import DEFAULT_PHONE_REGION, blind_index, blind_index_of_normalized, normalize_email
 from leads.models import Lead, LeadIdentity
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -161,11 +161,14 @@ class NormalizedLead:
 
 
 def clean_text(value: Any) -> str:
-    if value is None:
+    if value is None or value == "":
         return ""
     if isinstance(value, list | tuple):
         value = ", ".join(str(v) for v in value if v is not None)
-    return " ".join(unicodedata.normalize("NFKC", str(value)).split())
+    text = str(value)
+    if not text.isascii():  # NFKC changes nothing in ASCII text
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split())
 
 
 def parse_bool(value: Any) -> bool:
@@ -207,7 +210,7 @@ def split_full_name(full_name: str) -> tuple[str, str, str]:
 
 def _contains_test_marker(value: Any) -> bool:
     if isinstance(value, str):
-        return bool(TEST_MARKER.search(value))
+        return "<" in value and bool(TEST_MARKER.search(value))
     if isinstance(value, dict):
         return any(_contains_test_marker(v) for v in value.values())
     if isinstance(value, list | tuple):
@@ -215,8 +218,39 @@ def _contains_test_marker(value: Any) -> bool:
     return False
 
 
+@cache
 def _max_length(name: str) -> int | None:
     return Lead._meta.get_field(name).max_length
+
+
+#: An unquoted ASCII local part (RFC 5322 dot-atom): email-validator accepts exactly these as they are.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_MAX_LOCAL_PART, _MAX_EMAIL = 64, 254
+
+
+@lru_cache(maxsize=65536)
+def _valid_domain(domain: str) -> str:
+    """The normalized domain if email-validator accepts it, else "" (asked once per domain)."""
+    try:
+        return validate_email("x@" + domain, check_deliverability=False).domain
+    except EmailNotValidError:
+        return ""
+
+
+def check_email(text: str) -> tuple[str, str]:
+    """``(normalized address, normalized domain)``; raises ``EmailNotValidError`` like email-validator.
+
+    The common case (a plain ASCII address) checks the local part with one regular expression and
+    the domain through a cache: bulk imports repeat a few thousand domains a million times. Anything
+    else (quoted or Unicode local parts, unknown domains, errors) goes through email-validator itself.
+    """
+    local, at, domain = text.rpartition("@")
+    if at and len(local) <= _MAX_LOCAL_PART and len(text) <= _MAX_EMAIL and _DOT_ATOM.fullmatch(local):
+        valid_domain = _valid_domain(domain) if domain.isascii() else ""
+        if valid_domain:
+            return f"{local}@{valid_domain}", valid_domain
+    result = validate_email(text, check_deliverability=False)
+    return result.normalized, result.domain
 
 
 def _normalize_email(raw: Any, out: NormalizedLead) -> None:
@@ -226,20 +260,19 @@ def _normalize_email(raw: Any, out: NormalizedLead) -> None:
     if text in TEST_EMAILS:
         out.is_test = True
     try:
-        result = validate_email(text, check_deliverability=False)
+        normalized, domain = check_email(text)
     except EmailNotValidError as exc:
         out.verification.email_valid = False
         out.verification.email_reason = str(exc)[:255]
         out.invalid("email", raw, str(exc))
         return
-    email = result.normalized.lower()
-    domain = result.domain.lower()
+    email, domain = normalized.lower(), domain.lower()
     v = out.verification
     v.email_valid, v.email_domain = True, domain
     v.email_disposable, v.email_free = is_disposable(domain), is_free_mail(domain)
     v.email_reason = "disposable domain" if v.email_disposable else "syntax ok"
     out.fields["email"] = email
-    out.identities.append((LeadIdentity.Kind.EMAIL, blind_index("email", email)))
+    out.identities.append((LeadIdentity.Kind.EMAIL, blind_index_of_normalized("email", email)))
 
 
 PHONE_TYPES = {
@@ -274,7 +307,7 @@ def _normalize_phone(raw: Any, out: NormalizedLead) -> None:
     v.phone_type = PHONE_TYPES.get(phonenumbers.number_type(number), "unknown")
     v.phone_region = phonenumbers.region_code_for_number(number) or ""
     out.fields["phone"] = e164
-    out.identities.append((LeadIdentity.Kind.PHONE, blind_index("phone", e164)))
+    out.identities.append((LeadIdentity.Kind.PHONE, blind_index_of_normalized("phone", e164)))
 
 
 def _parse_datetime(value: Any) -> dt.datetime | None:
