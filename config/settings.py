@@ -271,6 +271,8 @@ LINKEDIN_CLIENT_SECRET = env_secret("LINKEDIN_CLIENT_SECRET", "") or ""
 LINKEDIN_API_URL = env.str("LINKEDIN_API_URL", default="https://api.linkedin.com").rstrip("/")
 LINKEDIN_OAUTH_URL = env.str("LINKEDIN_OAUTH_URL", default="https://www.linkedin.com/oauth/v2").rstrip("/")
 LINKEDIN_VERSION = env.str("LINKEDIN_VERSION", default="202509")
+# OAuth scopes the connect flow requests (Lead Sync API; add e.g. r_organization_social for organic leads).
+LINKEDIN_SCOPES = env.list("LINKEDIN_SCOPES", default=["r_marketing_leadgen_automation", "r_ads"])
 WEBHOOK_RATE_LIMIT = env.str("WEBHOOK_RATE_LIMIT", default="100/m")
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 WEBHOOK_IP_ALLOWLIST_FACEBOOK = env.list("WEBHOOK_IP_ALLOWLIST_FACEBOOK", default=[])

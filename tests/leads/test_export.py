@@ -8,6 +8,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 from openpyxl import load_workbook
 
 from compliance.models import AuditEvent
@@ -17,6 +18,14 @@ from leads.services.bulk_import import EXPORT_COLUMNS
 from tests.accounts.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    """The commands speak the platform's language (German); these tests read the English source texts."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -88,7 +97,7 @@ def test_an_export_imported_again_creates_and_changes_nothing(tmp_path, leads):
     out = io.StringIO()
     call_command("import_leads", str(path), stdout=out)
 
-    assert "created: 0" in out.getvalue() and "merged into existing leads: 2 (unchanged: 2)" in out.getvalue()
+    assert "created: 0" in out.getvalue() and "merged into existing leads: 2 (2 of them unchanged)" in out.getvalue()
     assert sorted((lead.pk, lead.updated_at) for lead in Lead.objects.all()) == before
     assert (LeadMerge.objects.count(), LeadScoreHistory.objects.count()) == (merges, history)
 

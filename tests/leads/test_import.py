@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import translation
 from openpyxl import Workbook
 
 from accounts.models import Organization
@@ -35,6 +36,14 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 GERMAN_HEADER = ["E-Mail", "Vorname", "Nachname", "Telefon", "Mobil", "Firma", "PLZ", "Ort", "Interesse", "Budget"]
+
+
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    """The commands speak the platform's language (German); these tests read the English source texts."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 def write_csv(path: Path, rows: list[list[str]], *, encoding: str = "utf-8", delimiter: str = ",") -> Path:
@@ -298,7 +307,8 @@ def test_exit_codes_of_the_command(tmp_path):
         text=True,
         timeout=120,
     )
-    assert missing.returncode == 1 and "File not found" in missing.stderr
+    # A command run on its own speaks the platform's language.
+    assert missing.returncode == 1 and "Datei nicht gefunden" in missing.stderr
     dry = subprocess.run(
         [sys.executable, "manage.py", "import_leads", str(good), "--dry-run"],
         cwd=ROOT,
@@ -349,7 +359,7 @@ def test_rows_matching_leads_in_the_database_merge_into_them(tmp_path, platform_
     # when
     output = run(path)
     # then
-    assert "merged into existing leads: 1 (unchanged: 0)" in output and "created: 0" in output
+    assert "merged into existing leads: 1 (0 of them unchanged)" in output and "created: 0" in output
     known.refresh_from_db()
     assert (known.channel, known.phone, known.company_name, known.first_name) == (
         "facebook",
@@ -385,7 +395,7 @@ def test_running_the_same_file_again_creates_and_changes_nothing(tmp_path, platf
 
     output = run(path)
 
-    assert "created: 0" in output and "merged into existing leads: 3 (unchanged: 3)" in output
+    assert "created: 0" in output and "merged into existing leads: 3 (3 of them unchanged)" in output
     assert sorted((lead.pk, lead.updated_at, lead.score) for lead in Lead.objects.all()) == snapshot
     assert [m.objects.count() for m in (LeadIdentity, LeadMerge, LeadScoreHistory, LeadVerification)] == counts
 

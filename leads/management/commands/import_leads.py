@@ -163,15 +163,21 @@ class Command(BaseCommand):
         title = _("Dry run (nothing written)") if summary.dry_run else _("Import finished")
         created = _("would be created") if summary.dry_run else _("created")
         merged = _("would be merged into existing leads") if summary.dry_run else _("merged into existing leads")
+        rate = _("%(read)s rows read in %(seconds)s s (%(rate)s rows/s, %(workers)s worker(s))") % {
+            "read": summary.read,
+            "seconds": f"{summary.seconds:.1f}",
+            "rate": f"{summary.rate:,.0f}",
+            "workers": summary.workers,
+        }
         lines = [
-            f"{title}: {summary.read} {_('rows read')} in {summary.seconds:.1f} s "
-            f"({summary.rate:,.0f} {_('rows/s')}, {summary.workers} {_('worker(s)')})",
+            f"{title}: {rate}",
             f"  {created}: {summary.created}",
-            f"  {merged}: {summary.merged}"
-            + (f" ({_('unchanged')}: {summary.unchanged})" if not summary.dry_run else ""),
-            f"  {_('duplicates within the file')}: {summary.duplicates}",
-            f"  {_('refused')}: {summary.refused}",
+            f"  {merged}: {summary.merged}",
+            "  " + _("duplicates within the file: %(n)s") % {"n": summary.duplicates},
+            "  " + _("refused: %(n)s") % {"n": summary.refused},
         ]
+        if not summary.dry_run:
+            lines[2] += " (" + _("%(n)s of them unchanged") % {"n": summary.unchanged} + ")"
         for line in lines:
             self.stdout.write(line)
         if report.count:
@@ -205,15 +211,18 @@ class _Progress:
         elif time.monotonic() - self.last >= PROGRESS_EVERY_SECONDS:
             self.last = time.monotonic()
             self.command.stdout.write(
-                _("… %(read)s rows: %(created)s created, %(merged)s merged, %(dup)s duplicates, %(refused)s refused")
+                _(
+                    "… %(read)s rows: %(created)s created, %(merged)s merged, %(dup)s duplicates, "
+                    "%(refused)s refused (%(rate)s rows/s)"
+                )
                 % {
                     "read": summary.read,
                     "created": summary.created,
                     "merged": summary.merged,
                     "dup": summary.duplicates,
                     "refused": summary.refused,
+                    "rate": f"{summary.rate:,.0f}",
                 }
-                + f" ({summary.rate:,.0f} {_('rows/s')})"
             )
         self.read = summary.read
 
