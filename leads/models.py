@@ -20,6 +20,17 @@ from compliance.fields import EncryptedTextField
 
 BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 PUBLIC_ID_PREFIX = "SOT-LEAD-"
+#: Where a lead came from (campaign tags and pages); merged, restored, exported and shown together.
+ATTRIBUTION_FIELDS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "referrer",
+    "landing_page",
+    "source_campaign",
+)
 
 
 def generate_public_id() -> str:

@@ -34,7 +34,7 @@ from leads.admin.charts import STAGE_COLOURS, horizontal_bars, stacked_bars
 from leads.admin.filters import LEAD_FILTERS
 from leads.admin.forms import LeadAddForm, LeadChangeForm, OfferForm, RejectForm, StatsRangeForm
 from leads.admin.paginator import EstimatedCountPaginator
-from leads.models import Lead, LeadAssignment, LeadMerge
+from leads.models import ATTRIBUTION_FIELDS, Lead, LeadAssignment, LeadMerge
 from leads.selectors import lead_search_q, partner_capacities
 from leads.selectors.pool import lead_console_panels, offers_prefetch, partner_choices, pool_stats
 from leads.services.offers import lead_pool_reject, offer_create, offer_revoke
@@ -189,14 +189,7 @@ class LeadAdmin(admin.ModelAdmin):
             {
                 "classes": ("collapse",),
                 "fields": (
-                    "utm_source",
-                    "utm_medium",
-                    "utm_campaign",
-                    "utm_term",
-                    "utm_content",
-                    "referrer",
-                    "landing_page",
-                    "source_campaign",
+                    *ATTRIBUTION_FIELDS,
                     "facebook_lead_id",
                     "linkedin_response_id",
                     "instagram_igsid",

@@ -43,6 +43,7 @@ from accounts.models import ApiKey
 from accounts.permissions import require_scope
 from compliance.models import ConsentRecord
 from compliance.services import consent_grant
+from leads.api.serializers import LeadContactInputSerializer
 from leads.models import PUBLIC_ID_PREFIX, Lead
 from leads.normalize import normalize_payload
 from leads.services import lead_ingest
@@ -123,22 +124,10 @@ class CaptureApi(APIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
     throttle_classes: list[Any] = []
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(LeadContactInputSerializer):
         class Meta:
             ref_name = "CaptureInput"
 
-        email = serializers.CharField(required=False, allow_blank=True, max_length=254)
-        phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
-        full_name = serializers.CharField(required=False, allow_blank=True, max_length=300)
-        first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
-        last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
-        company_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        job_title = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        interest_type = serializers.CharField(required=False, allow_blank=True, max_length=40)
-        postcode = serializers.CharField(required=False, allow_blank=True, max_length=16)
-        city = serializers.CharField(required=False, allow_blank=True, max_length=120)
-        region = serializers.CharField(required=False, allow_blank=True, max_length=120)
-        country = serializers.CharField(required=False, allow_blank=True, max_length=2)
         message = serializers.CharField(required=False, allow_blank=True, max_length=5000)
         consent = serializers.BooleanField(
             required=False, default=False, help_text="Marketing consent checkbox (true/on/1)."

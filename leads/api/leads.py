@@ -20,6 +20,7 @@ from accounts.models import User
 from accounts.permissions import IsPartner, IsStaffRole, require_scope
 from config.api import DefaultPagination
 from deals.api import error_responses
+from leads.api.serializers import LeadContactInputSerializer
 from leads.models import Lead
 from leads.portal.selectors import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, lead_list_for
 from leads.selectors import lead_get_for
@@ -138,23 +139,11 @@ class LeadCreateApi(APIView):
         page = paginator.paginate_queryset(lead_list_for(request.user, **data), request, view=self)
         return paginator.get_paginated_response(LeadOutputSerializer(page, many=True).data)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(LeadContactInputSerializer):
         class Meta:
             ref_name = "LeadCreateInput"
 
         channel = serializers.ChoiceField(choices=Lead.Channel.choices, default=Lead.Channel.MANUAL)
-        email = serializers.CharField(required=False, allow_blank=True, max_length=254)
-        phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
-        full_name = serializers.CharField(required=False, allow_blank=True, max_length=300)
-        first_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
-        last_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
-        company_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        job_title = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        interest_type = serializers.CharField(required=False, allow_blank=True, max_length=40)
-        postcode = serializers.CharField(required=False, allow_blank=True, max_length=16)
-        city = serializers.CharField(required=False, allow_blank=True, max_length=120)
-        region = serializers.CharField(required=False, allow_blank=True, max_length=120)
-        country = serializers.CharField(required=False, allow_blank=True, max_length=2)
         consent_marketing = serializers.BooleanField(required=False)
         attributes = serializers.DictField(required=False)
 

@@ -57,6 +57,7 @@ from compliance.services import audit_event_build, audit_record, on_commit
 from config.exceptions import DomainError, TransientError
 from leads.importers import ColumnMap, LeadFileReader, LeadFileWriter, Row
 from leads.models import (
+    ATTRIBUTION_FIELDS,
     PUBLIC_ID_PREFIX,
     Company,
     Lead,
@@ -1114,14 +1115,7 @@ EXPORT_COLUMNS = (
     "consent_at",
     "opted_out_at",
     "is_test",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "referrer",
-    "landing_page",
-    "source_campaign",
+    *ATTRIBUTION_FIELDS,
     "channel",
     "source",
     "status",

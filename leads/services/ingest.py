@@ -22,6 +22,7 @@ from compliance.services import audit_event_build, audit_record, on_commit
 from config.exceptions import ConflictError, DomainError, TransientError
 from leads.bulk import chaining_supported, db_value, insert_sql, mark_saved, run_chain
 from leads.models import (
+    ATTRIBUTION_FIELDS,
     Company,
     Lead,
     LeadActivity,
@@ -410,14 +411,7 @@ UPDATABLE_FIELDS = frozenset(
         "lost_reason",
         "channel",
         "source",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_term",
-        "utm_content",
-        "referrer",
-        "landing_page",
-        "source_campaign",
+        *ATTRIBUTION_FIELDS,
     }
 )
 

@@ -24,6 +24,7 @@ from compliance.models import ConsentRecord
 from compliance.services import audit_record, on_commit
 from config.exceptions import ConflictError, DomainError, NotFoundError
 from leads.models import (
+    ATTRIBUTION_FIELDS,
     Company,
     Lead,
     LeadActivity,
@@ -55,14 +56,7 @@ SURVIVOR_FIELDS = (
     "city",
     "region",
     "country",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "referrer",
-    "landing_page",
-    "source_campaign",
+    *ATTRIBUTION_FIELDS,
     "facebook_lead_id",
     "linkedin_response_id",
     "instagram_igsid",

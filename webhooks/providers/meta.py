@@ -164,7 +164,7 @@ def _usage_headers(response: requests.Response) -> tuple[float, float, float | N
                 if minutes:
                     regain = max(regain or 0.0, minutes * 60)
     except (ValueError, AttributeError, TypeError):
-        pass
+        pass  # a malformed usage header must not fail the fetch: the app-level figures above still count
     return app, token, regain
 
 
