@@ -13,6 +13,7 @@ from accounts.models import Organization, User
 from leads.importers import ImportFileError, parse_date
 from leads.management.lookups import organization_by_slug_or_id, user_by_email
 from leads.models import Lead
+from leads.selectors.export import lead_export_queryset
 from leads.services.bulk_import import lead_export_file
 
 
@@ -42,25 +43,24 @@ class Command(BaseCommand):
         fmt = opts["format"] or ("xlsx" if path.suffix.lower() == ".xlsx" else "csv")
         if not path.parent.is_dir():
             raise CommandError(_("Directory does not exist: %(path)s") % {"path": path.parent})
-        leads = Lead.objects.all()
-        filters: dict[str, Any] = {}
-        tenant = None
-        if opts["tenant"]:
-            tenant = self._tenant(opts["tenant"])
-            leads = leads.filter(tenant=tenant)
+        tenant = self._tenant(opts["tenant"]) if opts["tenant"] else None
+        dates = {name: self._date(name, opts[name]) if opts[name] else None for name in ("since", "until")}
+        leads = lead_export_queryset(
+            tenant=tenant,
+            channel=opts["channel"],
+            source=opts["source"],
+            status=opts["status"],
+            stage=opts["stage"],
+            include_merged=opts["include_merged"],
+            include_test=opts["include_test"],
+            **dates,
+        )
+        # What the audit event records about the selection.
+        filters: dict[str, Any] = {
+            name: opts[name] for name in ("channel", "source", "status", "stage", "since", "until") if opts[name]
+        }
+        if tenant is not None:
             filters["tenant"] = tenant.slug
-        for name in ("channel", "source", "status", "stage"):
-            if opts[name]:
-                leads = leads.filter(**{name: opts[name]})
-                filters[name] = opts[name]
-        for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
-            if opts[name]:
-                leads = leads.filter(**{lookup: self._date(name, opts[name])})
-                filters[name] = opts[name]
-        if not opts["include_merged"]:
-            leads = leads.filter(merged_into__isnull=True)
-        if not opts["include_test"]:
-            leads = leads.filter(is_test=False)
         try:
             count = lead_export_file(
                 path=path, fmt=fmt, queryset=leads, actor=self._actor(opts["actor"]), filters=filters, tenant=tenant
