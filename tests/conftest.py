@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Organization, User
 from tests.accounts.factories import PartnerFactory, UserFactory, ensure_platform_organization
+from webhooks.ratelimit import rate_limit_forget
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -27,8 +28,10 @@ def _require_postgresql(django_db_setup, django_db_blocker):
 def _fast_and_clean(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+    rate_limit_forget()
     yield
     cache.clear()
+    rate_limit_forget()
 
 
 @pytest.fixture

@@ -6,12 +6,18 @@ Reusable by any public endpoint (``/api/capture/`` too): ``client_ip(request)`` 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
+import math
+import os
+import time
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
@@ -85,28 +91,169 @@ def ip_allowed(ip: str, cidrs: Iterable[str]) -> bool:
     return parsed is not None and _in(parsed, networks)
 
 
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+#: One round trip: count the hit, start the window on the first one, report the window's time left.
+_HIT_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); left = tonumber(ARGV[1]) end
+return {n, left}
+"""
+
+
+@lru_cache(maxsize=32)
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"100/m"`` → (100, 60); ``"5/10s"`` → (5, 10). The django-ratelimit notation."""
+    try:
+        count, per = rate.split("/")
+        multiplier, unit = (per[:-1] or "1"), per[-1]
+        return int(count), int(multiplier) * _RATE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise ValueError(f"Invalid rate {rate!r}: use <count>/<period>, e.g. 100/m or 5/10s") from None
+
+
+_redis_clients: dict[tuple[int, str], object] = {}
+
+
+def _redis_script(cache_config: dict[str, Any]):
+    """The hit script on a long-lived client of the cache's Redis (per process), or None without Redis."""
+    if cache_config.get("BACKEND") != "django.core.cache.backends.redis.RedisCache":
+        return None
+    location = _redis_location()
+    key = (os.getpid(), location)
+    script = _redis_clients.get(key)
+    if script is None:
+        import redis
+
+        options = cache_config.get("OPTIONS", {})
+        client = redis.Redis.from_url(
+            location,
+            socket_connect_timeout=options.get("socket_connect_timeout", 2),
+            socket_timeout=options.get("socket_timeout", 2),
+        )
+        script = _redis_clients[key] = client.register_script(_HIT_SCRIPT)
+    return script
+
+
+def _cache_alias() -> str:
+    return getattr(settings, "RATELIMIT_USE_CACHE", "default")
+
+
+#: Windows this process has seen run full: key → monotonic time the window ends.
+_full_until: dict[str, float] = {}
+
+
+def rate_limit_forget() -> None:
+    """Forget the windows this process saw run full (tests flush Redis between cases)."""
+    _full_until.clear()
+
+
+class RateLimitHit:
+    """One request's hit on the fixed per-(group, IP) window ``rate``, counted in Redis.
+
+    ``exceeded()`` counts now (one script call) and decides exactly: the public endpoints.
+    The webhook receiver instead asks ``blocked()`` (no round trip: has this process seen the
+    window run full?) and counts later: in the same Redis round trip as the processing enqueue
+    (``queue_on``/``record``), or with ``count()`` when nothing is enqueued. That saves one of its
+    two Redis round trips (~7 % of its throughput). In one process the result is exact; with N
+    processes a window can admit up to N - 1 extra requests before every process has seen it full.
+    A refused request costs no round trip at all, which is what a flood should cost.
+    """
+
+    def __init__(self, request: HttpRequest, *, group: str, ip: str, rate: str | None = None):
+        self.request, self.group, self.ip = request, group, ip
+        self.rate = rate or settings.WEBHOOK_RATE_LIMIT
+        self.limit, self.period = parse_rate(self.rate)  # a bad setting is an error, not an open door
+        self.counted = False
+        self.script = _redis_script(settings.CACHES[_cache_alias()])
+        digest = hashlib.blake2b(f"{group}:{ip}".encode(), digest_size=16).hexdigest()  # no IPs in Redis keys
+        self.key = caches[_cache_alias()].make_key(f"rl:{digest}")
+
+    def blocked(self) -> int | None:
+        """Seconds until the window ends if this process has seen it full, else None."""
+        until = _full_until.get(self.key)
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            del _full_until[self.key]
+            return None
+        return max(1, math.ceil(left))
+
+    def count(self) -> tuple[int, float] | None:
+        """Count the hit now; returns (hits in the window, seconds left) or None when Redis is down."""
+        if self.counted:
+            return None
+        self.counted = True
+        try:
+            if self.script is None:
+                # No Redis (the embedded default): django-ratelimit's add/incr on whatever cache there is.
+                usage = get_usage(
+                    self.request, group=self.group, key=lambda _g, _r: self.ip, rate=self.rate, increment=True
+                )
+                return self._seen(usage["count"], usage["time_left"] * 1000) if usage else None
+            hits, left_ms = self.script(keys=[self.key], args=[self.period * 1000])
+        except Exception as exc:
+            _unavailable(exc)
+            return None
+        return self._seen(hits, left_ms)
+
+    def exceeded(self) -> int | None:
+        """Count now and decide: ``Retry-After`` seconds when this hit is over the limit, else None."""
+        seen = self.count()
+        if seen is None or seen[0] <= self.limit:
+            return None
+        return max(1, math.ceil(seen[1]))
+
+    def can_queue_on(self, redis_url: str) -> bool:
+        """True when this hit can ride on a pipeline to ``redis_url`` (the same Redis server and db)."""
+        return self.script is not None and not self.counted and _redis_location() == redis_url
+
+    def queue_on(self, pipeline) -> None:
+        """Add the hit to a Redis pipeline; pass the pipeline's reply for it to ``record``."""
+        self.counted = True
+        # EVAL, not the registered script: a pipeline with scripts first asks SCRIPT EXISTS (a round trip).
+        pipeline.eval(_HIT_SCRIPT, 1, self.key, self.period * 1000)
+
+    def record(self, reply) -> None:
+        if isinstance(reply, Exception):
+            _unavailable(reply)
+            return
+        self._seen(*reply)
+
+    def _seen(self, hits, left_ms) -> tuple[int, float]:
+        hits, left = int(hits), float(left_ms) / 1000
+        if hits >= self.limit:
+            # The window is full: this process refuses the next hits until it ends.
+            if len(_full_until) > 10_000:
+                now = time.monotonic()
+                for key in [k for k, until in _full_until.items() if until <= now]:
+                    del _full_until[key]
+            _full_until[self.key] = time.monotonic() + left
+        return hits, left
+
+
+def _unavailable(exc: BaseException) -> None:
+    logger.warning("Rate limiter unavailable, letting the request pass", extra={"error": type(exc).__name__})
+
+
+def _redis_location() -> str:
+    location = settings.CACHES[_cache_alias()].get("LOCATION", "")
+    return location[0] if isinstance(location, list | tuple) else location.split(",")[0]
+
+
 def rate_limit_exceeded(
     request: HttpRequest, *, group: str, rate: str | None = None, ip: str | None = None
 ) -> int | None:
-    """Count this request against ``rate`` (default ``WEBHOOK_RATE_LIMIT``) per client IP.
+    """Count this request against ``rate`` (default ``WEBHOOK_RATE_LIMIT``) per client IP, exactly.
 
     Returns ``None`` when the request may pass, else the seconds until the window resets
-    (the ``Retry-After`` value). Fails open when the cache (Redis) is down: refusing Meta's
-    deliveries because our limiter is unavailable would lose leads.
+    (the ``Retry-After`` value). A fixed window per (group, IP) counted in Redis with one script
+    call: django-ratelimit's add + exists + incr took three round trips and ~0.6 ms, half a
+    webhook's budget. Fails open when the cache (Redis) is down: refusing Meta's deliveries
+    because our limiter is unavailable would lose leads.
     """
     ip = ip if ip is not None else client_ip(request)
-    try:
-        usage = get_usage(
-            request,
-            group=group,
-            key=lambda _group, _request: ip,
-            rate=rate or settings.WEBHOOK_RATE_LIMIT,
-            increment=True,
-        )
-    except Exception as exc:
-        logger.warning("Rate limiter unavailable, letting the request pass", extra={"error": type(exc).__name__})
-        return None
-    # time_left < 0: the counter could not be read (a key that expired between add and incr).
-    if usage is None or not usage["should_limit"] or usage["time_left"] < 0:
-        return None
-    return max(1, int(usage["time_left"]))
+    return RateLimitHit(request, group=group, ip=ip, rate=rate).exceeded()

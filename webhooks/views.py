@@ -1,6 +1,7 @@
 """The one webhook receiver for every provider (``/webhooks/<provider>/``).
 
-Order, cheapest and safest first: IP allowlist (403) → rate limit (429) → GET handshake →
+Order, cheapest and safest first: IP allowlist (403) → rate limit (429, decided without a round
+trip; the hit is counted on the way out, see ``RateLimitHit``) → GET handshake →
 body size (413) → JSON content type (415) → signature over the raw bytes (401) → parse (400) →
 store one event per item (a duplicate is "already received": 200) → enqueue after commit → 200.
 Without a commit the answer is 503, so the provider retries instead of losing the delivery.
@@ -18,8 +19,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from config.api import error_body
-from webhooks.ratelimit import client_ip, ip_allowed, rate_limit_exceeded
-from webhooks.registry import get_provider
+from webhooks.ratelimit import RateLimitHit, client_ip, ip_allowed
+from webhooks.registry import WebhookProvider, get_provider
 from webhooks.services import webhook_delivery_store
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,19 @@ def webhook_receive(request: HttpRequest, provider: str) -> HttpResponse:
     ip = client_ip(request)
     if spec.allowlist_setting and not ip_allowed(ip, getattr(settings, spec.allowlist_setting, ())):
         return _refuse(provider, 403, "forbidden", _("This address may not send webhooks."), "ip_not_allowed")
-    retry_after = rate_limit_exceeded(request, group=f"webhooks.{provider}", ip=ip)
+    hit = RateLimitHit(request, group=f"webhooks.{provider}", ip=ip)
+    retry_after = hit.blocked()
     if retry_after is not None:
         response = _refuse(provider, 429, "rate_limited", _("Too many requests."), "rate_limited")
         response["Retry-After"] = str(retry_after)
         return response
+    try:
+        return _receive(request, provider, spec, hit)
+    finally:
+        hit.count()  # unless the enqueue already counted it, in the same round trip
 
+
+def _receive(request: HttpRequest, provider: str, spec: WebhookProvider, hit: RateLimitHit) -> HttpResponse:
     if request.method == "GET" and spec.handshake is not None:
         return spec.handshake(request)
     if request.method != "POST":
@@ -78,7 +86,7 @@ def webhook_receive(request: HttpRequest, provider: str) -> HttpResponse:
 
     headers = {name: request.headers[name] for name in spec.stored_headers if name in request.headers}
     try:
-        result = webhook_delivery_store(provider=provider, body=body, headers=headers, items=items)
+        result = webhook_delivery_store(provider=provider, body=body, headers=headers, items=items, rate_hit=hit)
     except DatabaseError:
         logger.exception("Webhook not stored: database unavailable", extra={"provider": provider})
         response = JsonResponse(error_body("unavailable", _("Temporarily unavailable, try again.")), status=503)
