@@ -190,14 +190,8 @@ def publish_lean(task: Task, calls: list[tuple], *, piggyback: Any = None) -> in
         else:
             template = _message_template(task, queue, route.pid)
             messages = [_message(template, args) for args in calls]
-            if piggyback is not None and piggyback.can_queue_on(route.broker_url):
-                pipeline = route.client.pipeline(transaction=False)
-                piggyback.queue_on(pipeline)
-                pipeline.lpush(queue, *messages)
-                hit, pushed = pipeline.execute(raise_on_error=False)
-                piggyback.record(hit)
-                if isinstance(pushed, Exception):
-                    raise pushed
+            if piggyback is not None and piggyback.can_push_with(route.broker_url):
+                piggyback.count_and_push(route.client, queue, messages)
             else:
                 route.client.lpush(queue, *messages)
             sent = len(calls)

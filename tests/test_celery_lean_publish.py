@@ -126,17 +126,24 @@ def test_the_rate_limit_hit_rides_in_the_same_round_trip(broker, settings):
     settings.WEBHOOK_RATE_LIMIT = "2/m"
     request = RequestFactory().post("/webhooks/facebook/")
     hits = [RateLimitHit(request, group="webhooks.test", ip="198.51.100.1") for _ in range(2)]
-    assert hits[0].can_queue_on(settings.CELERY_BROKER_URL)
-    with mock.patch.object(
-        redis.client.Pipeline, "execute", autospec=True, side_effect=redis.client.Pipeline.execute
-    ) as execute:
+    assert hits[0].can_push_with(settings.CELERY_BROKER_URL)
+    client = lean._route().client
+    with mock.patch.object(client, "execute_command", wraps=client.execute_command) as command:
         for hit in hits:
             assert hit.blocked() is None
             assert publish_lean(record, [(1, "a")], piggyback=hit) == 1
             hit.count()  # already counted: no second hit
-    assert execute.call_count == 2  # one round trip per publish, hit included
+    assert [call.args[0] for call in command.call_args_list] == ["EVALSHA", "EVALSHA"]  # one per publish
     assert all(hit.counted for hit in hits)
     # The window is full after the second hit: the next one is refused without asking Redis.
     third = RateLimitHit(request, group="webhooks.test", ip="198.51.100.1")
     assert 1 <= third.blocked() <= 60
     assert broker.llen(QUEUE) == 2
+
+
+def test_a_flushed_script_cache_is_survived(broker, settings):
+    settings.WEBHOOK_RATE_LIMIT = "5/m"
+    broker.script_flush()
+    hit = RateLimitHit(RequestFactory().post("/"), group="webhooks.flushed", ip="198.51.100.3")
+    assert publish_lean(record, [(1, "a")], piggyback=hit) == 1
+    assert broker.llen(QUEUE) == 1 and hit.counted

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
@@ -102,6 +103,18 @@ if left < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); left = tonumber(ARGV[1
 return {n, left}
 """
 
+#: The same, then ``LPUSH`` of ARGV[2..] onto KEYS[2]: a webhook's hit and its processing enqueue
+#: in one command (in chunks: Lua's unpack has a stack limit).
+_HIT_AND_PUSH_SCRIPT = (
+    _HIT_SCRIPT.rsplit("return", 1)[0]
+    + """for i = 2, #ARGV, 1000 do
+  redis.call('LPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return {n, left}
+"""
+)
+_HIT_AND_PUSH_SHA = hashlib.sha1(_HIT_AND_PUSH_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
+
 
 @lru_cache(maxsize=32)
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -125,8 +138,6 @@ def _redis_script(cache_config: dict[str, Any]):
     key = (os.getpid(), location)
     script = _redis_clients.get(key)
     if script is None:
-        import redis
-
         options = cache_config.get("OPTIONS", {})
         client = redis.Redis.from_url(
             location,
@@ -207,21 +218,26 @@ class RateLimitHit:
             return None
         return max(1, math.ceil(seen[1]))
 
-    def can_queue_on(self, redis_url: str) -> bool:
-        """True when this hit can ride on a pipeline to ``redis_url`` (the same Redis server and db)."""
+    def can_push_with(self, redis_url: str) -> bool:
+        """True when this hit counts on ``redis_url`` (same server and db) and is not counted yet."""
         return self.script is not None and not self.counted and _redis_location() == redis_url
 
-    def queue_on(self, pipeline) -> None:
-        """Add the hit to a Redis pipeline; pass the pipeline's reply for it to ``record``."""
-        self.counted = True
-        # EVAL, not the registered script: a pipeline with scripts first asks SCRIPT EXISTS (a round trip).
-        pipeline.eval(_HIT_SCRIPT, 1, self.key, self.period * 1000)
+    def count_and_push(self, client, queue: str, messages: list[str]) -> None:
+        """Count the hit and ``LPUSH`` ``messages`` onto ``queue`` in one script call on ``client``.
 
-    def record(self, reply) -> None:
-        if isinstance(reply, Exception):
-            _unavailable(reply)
-            return
-        self._seen(*reply)
+        Raises when the push failed (the caller's sweeper takes over); the hit then counts as unknown.
+        """
+        self.counted = True
+        args = (2, self.key, queue, self.period * 1000, *messages)
+        try:
+            try:
+                hits, left_ms = client.execute_command("EVALSHA", _HIT_AND_PUSH_SHA, *args)
+            except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: send the script itself
+                hits, left_ms = client.execute_command("EVAL", _HIT_AND_PUSH_SCRIPT, *args)
+        except Exception as exc:
+            _unavailable(exc)
+            raise
+        self._seen(hits, left_ms)
 
     def _seen(self, hits, left_ms) -> tuple[int, float]:
         hits, left = int(hits), float(left_ms) / 1000
