@@ -18,6 +18,13 @@ from typing import Any
 from django.db import connection
 from django.db.models import Field, Model
 
+#: ``ON CONFLICT (tenant_id, domain) DO UPDATE SET`` clause for company upserts that must return the
+#: existing row's id. It rewrites a column outside every unique index, so the row lock is
+#: ``FOR NO KEY UPDATE``: setting ``domain`` (a key column) took ``FOR UPDATE``, which waits for
+#: the ``FOR KEY SHARE`` locks the lead-company link foreign keys hold until commit, and two
+#: import workers linking leads to the same companies deadlocked on that.
+COMPANY_UPSERT_TOUCH = '"name" = "leads_company"."name"'
+
 
 @cache
 def _template(model: type[Model], with_pk: bool) -> tuple[str, tuple[Field, ...]]:

@@ -642,10 +642,10 @@ def _companies_upsert(ctx: _Context, leaders: list[_Row]) -> None:
     if not companies:
         return
     objs = [Company(**companies[domain]) for domain in sorted(companies)]
-    from leads.bulk import insert_sql
+    from leads.bulk import COMPANY_UPSERT_TOUCH, insert_sql
 
     sql, params = insert_sql(objs)
-    sql += " ON CONFLICT (tenant_id, domain) DO UPDATE SET domain = EXCLUDED.domain RETURNING id, domain"
+    sql += f" ON CONFLICT (tenant_id, domain) DO UPDATE SET {COMPANY_UPSERT_TOUCH} RETURNING id, domain"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         ctx.company_ids = {domain: pk for pk, domain in cursor}

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization, User
 from compliance.services import audit_event_build, audit_record, on_commit
 from config.exceptions import ConflictError, DomainError, TransientError
-from leads.bulk import chaining_supported, db_value, insert_sql, mark_saved, run_chain
+from leads.bulk import COMPANY_UPSERT_TOUCH, chaining_supported, db_value, insert_sql, mark_saved, run_chain
 from leads.models import (
     ATTRIBUTION_FIELDS,
     Company,
@@ -259,7 +259,7 @@ def _company_link_parts(lead: Lead, *, first_cte: int) -> list[tuple[str, list[A
         country=lead.country,
     )
     sql, params = insert_sql([company])
-    upsert = (sql + " ON CONFLICT (tenant_id, domain) DO UPDATE SET domain = EXCLUDED.domain RETURNING id", params)
+    upsert = (sql + f" ON CONFLICT (tenant_id, domain) DO UPDATE SET {COMPANY_UPSERT_TOUCH} RETURNING id", params)
     through = Company.leads.through._meta.db_table
     link = (f"INSERT INTO {through} (company_id, lead_id) SELECT id, %s FROM ins{first_cte}", [lead.pk])  # noqa: S608
     return [upsert, link]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils import translation
+from django.utils import timezone, translation
 from openpyxl import Workbook
 
 from accounts.models import Organization
@@ -497,3 +497,60 @@ def test_worker_processes_write_disjoint_batches_and_the_same_person_still_ends_
     assert LeadIdentity.objects.filter(kind="phone").count() == 40
     assert "created: 40" in output and "duplicates within the file: 80" in output
     assert all(lead.phone for lead in Lead.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_company_upserts_do_not_wait_for_lead_links_held_by_another_import_worker(platform_org):
+    """The 1M-row benchmark deadlocked here: a worker committing lead-company links holds
+    ``FOR KEY SHARE`` on those companies (the deferred foreign key checks) while another worker's
+    upsert of the same companies asked for ``FOR UPDATE``. The upsert now needs only ``FOR NO KEY
+    UPDATE``, which does not wait for key-share locks."""
+    import threading
+
+    import psycopg
+    from django.conf import settings as django_settings
+
+    from leads.importers import ColumnMap
+    from leads.models import Company
+    from leads.services.bulk_import import ImportPlan, _companies_upsert, _context, _Row
+
+    company = Company.objects.create(tenant=platform_org, domain="mueller-bau.de", name="Müller Bau")
+    db = django_settings.DATABASES["default"]
+    holder = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"], autocommit=False
+    )
+    try:
+        # given: another worker's transaction holds a key-share lock on the company, as an FK check does
+        holder.execute("SELECT 1 FROM leads_company WHERE id = %s FOR KEY SHARE", [company.pk])
+        plan = ImportPlan(
+            tenant_id=platform_org.pk,
+            channel="import",
+            source="zone1_pool",
+            actor_id=None,
+            columns=ColumnMap(),
+            dry_run=False,
+            started_at=timezone.now(),
+        )
+        ctx = _context(plan)
+        row = _Row(number=1, raw={}, payload={}, norm=None)
+        row.prepared = {"lead": {"company_domain": "mueller-bau.de", "company_name": "Müller Bau"}}
+        done = threading.Event()
+
+        def upsert():
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET lock_timeout = '3s'")
+                _companies_upsert(ctx, [row])
+                done.set()
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=upsert)
+        worker.start()
+        worker.join(timeout=10)
+        # then: the upsert went through while the lock was held, and returned the existing company
+        assert done.is_set(), "the company upsert waited for another worker's key-share lock"
+        assert ctx.company_ids == {"mueller-bau.de": company.pk}
+    finally:
+        holder.rollback()
+        holder.close()
