@@ -124,7 +124,11 @@ def _prepare_database() -> None:
 def _setup_django() -> None:
     os.environ["DATABASE_URL"] = f"{SERVER}/{DB_NAME}"
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.setdefault("DJANGO_DEBUG", "true")
+    os.environ.setdefault("DJANGO_DEBUG", "false")  # production settings
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 60)
+    os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "bench:" + "A" * 43 + "=")
+    os.environ.setdefault("BLIND_INDEX_KEY", "bench-blind-index-key")
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1")
     os.environ.pop("REDIS_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import django

@@ -219,12 +219,22 @@ class Lead(models.Model):
             models.Index(fields=["-score", "-id"], name="lead_score_id"),
             # …and filters it by days since the last activity (leads without one count from created_at).
             models.Index(fields=["last_activity_at"], name="lead_last_activity"),
-            models.Index(fields=["assigned_partner", "status"], name="lead_partner_status"),
-            models.Index(fields=["email_hash"], name="lead_email_hash"),
-            models.Index(fields=["phone_hash"], name="lead_phone_hash"),
-            models.Index(fields=["merged_into"], name="lead_merged_into"),
-            models.Index(fields=["facebook_lead_id"], name="lead_facebook_lead_id"),
-            models.Index(fields=["linkedin_response_id"], name="lead_linkedin_response_id"),
+            # Partial where most rows hold nothing: every lookup is an equality on a real value, and a
+            # pool or imported lead (no partner, no merge, no Meta/LinkedIn id) writes none of these.
+            models.Index(
+                fields=["assigned_partner", "status"],
+                name="lead_partner_status",
+                condition=Q(assigned_partner__isnull=False),
+            ),
+            models.Index(fields=["email_hash"], name="lead_email_hash", condition=~Q(email_hash="")),
+            models.Index(fields=["phone_hash"], name="lead_phone_hash", condition=~Q(phone_hash="")),
+            models.Index(fields=["merged_into"], name="lead_merged_into", condition=Q(merged_into__isnull=False)),
+            models.Index(fields=["facebook_lead_id"], name="lead_facebook_lead_id", condition=~Q(facebook_lead_id="")),
+            models.Index(
+                fields=["linkedin_response_id"],
+                name="lead_linkedin_response_id",
+                condition=~Q(linkedin_response_id=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -47,6 +48,7 @@ from django.db import (
     transaction,
 )
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
@@ -298,10 +300,16 @@ class _LeadView:
         self.__dict__.update(values)
 
     def get_interest_type_display(self) -> str:
-        return str(_INTEREST_LABELS.get(self.interest_type, self.interest_type))
+        return _interest_label(get_language(), self.interest_type)
 
 
 _INTEREST_LABELS = dict(Lead.InterestType.choices)
+
+
+@lru_cache(maxsize=256)
+def _interest_label(language: str | None, value: str) -> str:
+    """The translated label, once per language: a lazy string's gettext per row showed in profiles."""
+    return str(_INTEREST_LABELS.get(value, value))
 
 
 class _Retry(Exception):
