@@ -20,6 +20,7 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy
 from email_validator import EmailNotValidError, validate_email
 
 from compliance.blind_index import DEFAULT_PHONE_REGION, blind_index, blind_index_of_normalized, normalize_email
@@ -156,8 +157,13 @@ class NormalizedLead:
     captured_at: dt.datetime | None = None
     idempotency_identity: tuple[str, str] | None = None
 
-    def invalid(self, name: str, value: Any, reason: str) -> None:
-        self.attributes.setdefault("_invalid", {})[name] = {"value": value, "reason": reason}
+    def invalid(self, name: str, value: Any, reason: str, code: str = "") -> None:
+        """Keep a refused value; ``reason`` is the checker's own (English) detail, ``code`` a key of
+        ``INVALID_REASONS`` for messages in the user's language (the import error report)."""
+        entry = {"value": value, "reason": reason}
+        if code:
+            entry["code"] = code
+        self.attributes.setdefault("_invalid", {})[name] = entry
 
 
 def clean_text(value: Any) -> str:
@@ -264,7 +270,7 @@ def _normalize_email(raw: Any, out: NormalizedLead) -> None:
     except EmailNotValidError as exc:
         out.verification.email_valid = False
         out.verification.email_reason = str(exc)[:255]
-        out.invalid("email", raw, str(exc))
+        out.invalid("email", raw, str(exc), code=_email_problem(str(exc)))
         return
     email, domain = normalized.lower(), domain.lower()
     v = out.verification
@@ -273,6 +279,43 @@ def _normalize_email(raw: Any, out: NormalizedLead) -> None:
     v.email_reason = "disposable domain" if v.email_disposable else "syntax ok"
     out.fields["email"] = email
     out.identities.append((LeadIdentity.Kind.EMAIL, blind_index_of_normalized("email", email)))
+
+
+#: Translated messages for ``NormalizedLead.invalid`` codes (email-validator and phonenumbers speak English).
+INVALID_REASONS = {
+    "email_at_sign": gettext_lazy("it needs exactly one @"),
+    "email_local": gettext_lazy("the part before the @ is missing or has characters an address cannot have"),
+    "email_domain": gettext_lazy("the part after the @ is not a valid domain"),
+    "email_too_long": gettext_lazy("the address is too long"),
+    "email_invalid": gettext_lazy("not a valid email address"),
+    "phone_not_a_number": gettext_lazy("not a phone number"),
+    "phone_country_code": gettext_lazy("unknown country code"),
+    "phone_too_short": gettext_lazy("too short for a phone number"),
+    "phone_too_long": gettext_lazy("too long for a phone number"),
+    "phone_invalid": gettext_lazy("not a valid phone number"),
+}
+
+_PHONE_PARSE_PROBLEMS = {
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "phone_not_a_number",
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "phone_country_code",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "phone_too_short",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "phone_too_short",
+    phonenumbers.NumberParseException.TOO_LONG: "phone_too_long",
+}
+
+
+def _email_problem(message: str) -> str:
+    """A code for an email-validator message (it has no error codes of its own, only English text)."""
+    text = message.lower()
+    if "must have an @-sign" in text or ("@-sign" in text and "exactly one" in text):
+        return "email_at_sign"
+    if "too long" in text:
+        return "email_too_long"
+    if "after the @-sign" in text or "domain" in text:
+        return "email_domain"
+    if "before the @-sign" in text or "local part" in text:
+        return "email_local"
+    return "email_invalid"
 
 
 PHONE_TYPES = {
@@ -296,12 +339,13 @@ def _normalize_phone(raw: Any, out: NormalizedLead) -> None:
         valid = phonenumbers.is_valid_number(number)
     except phonenumbers.NumberParseException as exc:
         number, valid, reason = None, False, str(exc)
+        code = _PHONE_PARSE_PROBLEMS.get(exc.error_type, "phone_invalid")
     else:
-        reason = "" if valid else "not a valid number"
+        reason, code = ("", "") if valid else ("not a valid number", "phone_invalid")
     v = out.verification
     v.phone_valid = valid
     if not valid or number is None:
-        out.invalid("phone", raw, reason)
+        out.invalid("phone", raw, reason, code=code)
         return
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     v.phone_type = PHONE_TYPES.get(phonenumbers.number_type(number), "unknown")

@@ -70,7 +70,7 @@ from leads.models import (
     LeadScoreHistory,
     LeadVerification,
 )
-from leads.normalize import NormalizedLead, is_free_mail, normalize_payload
+from leads.normalize import INVALID_REASONS, NormalizedLead, is_free_mail, normalize_payload
 from leads.services.alerts import burning_alert_create
 from leads.services.config import TenantConfig, tenant_config
 from leads.services.core import burning_crossed
@@ -327,7 +327,7 @@ def _identity_problem(ctx: _Context, norm: NormalizedLead) -> tuple[str, str]:
     for target, label in (("email", _("email")), ("phone", _("phone"))):
         if target in invalid:
             columns += ctx.headers_by_target.get(target, [target])
-            reasons.append(f"{label}: {invalid[target].get('reason') or _('invalid')}")
+            reasons.append(f"{label}: {INVALID_REASONS.get(invalid[target].get('code', ''), _('invalid'))}")
     if not reasons:
         return "", _("no email address or phone number")
     return ", ".join(columns), _("no valid email address or phone number") + " (" + "; ".join(reasons) + ")"

@@ -264,6 +264,27 @@ def test_error_report_lists_row_column_reason_and_the_original_values(tmp_path, 
     assert "more values than columns" in by_row["6"]["reason"]
 
 
+def test_the_german_error_report_explains_bad_emails_and_phones_in_german(tmp_path, platform_org, settings):
+    path = write_csv(
+        tmp_path / "de.csv",
+        [["E-Mail", "Telefon"], ["kein-at", "12"], ["a@localhost", "+999 123"], ["@x.de", "keine nummer"]],
+        delimiter=";",
+    )
+    settings.LANGUAGE_CODE = "de"
+    with translation.override("de"):
+        run(path, "--errors", str(tmp_path / "de.errors.csv"))
+    reasons = {r["row"]: r["reason"] for r in report_rows(tmp_path / "de.errors.csv")}
+    assert reasons["2"] == (
+        "keine gültige E-Mail-Adresse und keine gültige Telefonnummer "
+        "(E-Mail: sie braucht genau ein @; Telefon: keine gültige Telefonnummer)"
+    )
+    assert "der Teil nach dem @ ist keine gültige Domain" in reasons["3"]
+    assert "unbekannte Ländervorwahl" in reasons["3"]
+    assert "der Teil vor dem @ fehlt" in reasons["4"] and "keine Telefonnummer" in reasons["4"]
+    # The checkers' own English detail stays with the kept value, for support.
+    assert not any(word in " ".join(reasons.values()) for word in ("must", "sign", "supplied"))
+
+
 def test_unusable_input_fails_with_a_clear_message(tmp_path, platform_org):
     with pytest.raises(CommandError, match="File not found"):
         run(tmp_path / "missing.csv")
