@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -142,6 +142,24 @@ def _fields(model, names: tuple[str, ...]) -> list:
     return [model._meta.get_field(name) for name in names]
 
 
+#: Field classes whose ``get_db_prep_save`` returns our (already typed) values unchanged on PostgreSQL.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.BooleanField,
+    models.IntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.DateTimeField,
+)
+
+
+@lru_cache(maxsize=8)
+def _column_preps(model, names: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """(attname, prep or None) per column: only JSON, encrypted and other special fields need a prep call."""
+    return [(f.attname, None if type(f) in _PLAIN_FIELDS else f.get_db_prep_save) for f in _fields(model, names)]
+
+
 @lru_cache(maxsize=64)
 def _insert_sql(event_count: int) -> str:
     """The insert statement for a delivery with ``event_count`` events (built once per count)."""
@@ -176,13 +194,13 @@ def _insert_in_one_statement(delivery: dict[str, Any], events: list[dict[str, An
 
     This is the webhook's hot path: one round trip and one commit, like a bare insert, instead of a
     transaction with three statements. ``RETURNING`` names exactly the rows this delivery created;
-    rows that hit the unique key are the duplicates. Rows are plain dicts (no model instances) and
-    each value goes through its field's ``get_db_prep_save`` (encryption, JSON) as the ORM would.
+    rows that hit the unique key are the duplicates. Rows are plain dicts (no model instances); values
+    of special fields go through their ``get_db_prep_save`` (encryption, JSON) as the ORM would.
     """
-    d_fields, e_fields = _fields(WebhookDelivery, _DELIVERY_COLUMNS), _fields(WebhookEvent, _EVENT_COLUMNS)
-    params = [f.get_db_prep_save(delivery[f.attname], connection) for f in d_fields]
+    d_preps, e_preps = _column_preps(WebhookDelivery, _DELIVERY_COLUMNS), _column_preps(WebhookEvent, _EVENT_COLUMNS)
+    params = [delivery[name] if prep is None else prep(delivery[name], connection) for name, prep in d_preps]
     for event in events:
-        params += [f.get_db_prep_save(event[f.attname], connection) for f in e_fields]
+        params += [event[name] if prep is None else prep(event[name], connection) for name, prep in e_preps]
     with _prepared_cursor() as cursor:
         cursor.execute(_insert_sql(len(events)), params)
         if not events:
