@@ -1,6 +1,6 @@
 """Benchmark: signed ``/webhooks/facebook/`` POSTs against a bare HMAC-and-insert Django view.
 
-    .venv/bin/python benchmarks/webhook_ingest.py [--seconds 8] [--concurrency 8] [--rate 100]
+    .venv/bin/python benchmarks/webhook_ingest.py [--seconds 12] [--concurrency 8] [--rate 100]
 
 Starts gunicorn (2 sync workers) on 127.0.0.1 with production settings (DEBUG off) on a scratch
 PostgreSQL database (dropped afterwards) and Redis (its own key prefix; the queued processing tasks
@@ -289,7 +289,7 @@ def _report(results: list[Result], bare: Result, webhook: Result, paced: Result,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="per measurement (max 20)")
+    parser.add_argument("--seconds", type=float, default=12.0, help="per measurement (max 20)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--rounds", type=int, default=4, help="alternating slices of the closed-loop runs")
