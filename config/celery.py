@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.exceptions import TransientError
+from config.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def _route() -> _LeanRoute:
         if url.startswith(("redis://", "rediss://")) and not (app.conf.broker_transport_options or {}).get(
             "global_keyprefix"
         ):
-            client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+            client = redis_client(url)
         route = _lean_route = _LeanRoute(pid=os.getpid(), broker_url=url, client=client)
     return route
 

@@ -10,7 +10,6 @@ import hashlib
 import ipaddress
 import logging
 import math
-import os
 import time
 from collections.abc import Iterable
 from functools import lru_cache
@@ -21,6 +20,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
+
+from config.redis_clients import redis_client, run_script
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,6 @@ end
 return {n, left}
 """
 )
-_HIT_AND_PUSH_SHA = hashlib.sha1(_HIT_AND_PUSH_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis names scripts so)
 
 
 @lru_cache(maxsize=32)
@@ -127,25 +127,16 @@ def parse_rate(rate: str) -> tuple[int, int]:
         raise ValueError(f"Invalid rate {rate!r}: use <count>/<period>, e.g. 100/m or 5/10s") from None
 
 
-_redis_clients: dict[tuple[int, str], object] = {}
-
-
-def _redis_script(cache_config: dict[str, Any]):
-    """The hit script on a long-lived client of the cache's Redis (per process), or None without Redis."""
+def _redis(cache_config: dict[str, Any]) -> redis.Redis | None:
+    """A long-lived client of the cache's Redis, or None when the cache is not Redis."""
     if cache_config.get("BACKEND") != "django.core.cache.backends.redis.RedisCache":
         return None
-    location = _location(cache_config)
-    key = (os.getpid(), location)
-    script = _redis_clients.get(key)
-    if script is None:
-        options = cache_config.get("OPTIONS", {})
-        client = redis.Redis.from_url(
-            location,
-            socket_connect_timeout=options.get("socket_connect_timeout", 2),
-            socket_timeout=options.get("socket_timeout", 2),
-        )
-        script = _redis_clients[key] = client.register_script(_HIT_SCRIPT)
-    return script
+    options = cache_config.get("OPTIONS", {})
+    return redis_client(
+        _location(cache_config),
+        connect_timeout=options.get("socket_connect_timeout", 2),
+        timeout=options.get("socket_timeout", 2),
+    )
 
 
 def _cache_alias() -> str:
@@ -185,7 +176,7 @@ class RateLimitHit:
         self.limit, self.period = parse_rate(self.rate)  # a bad setting is an error, not an open door
         self.counted = False
         alias = _cache_alias()
-        self.script = _redis_script(settings.CACHES[alias])
+        self.redis = _redis(settings.CACHES[alias])
         self.key = _hit_key(alias, group, ip)
 
     def blocked(self) -> int | None:
@@ -205,13 +196,13 @@ class RateLimitHit:
             return None
         self.counted = True
         try:
-            if self.script is None:
+            if self.redis is None:
                 # No Redis (the embedded default): django-ratelimit's add/incr on whatever cache there is.
                 usage = get_usage(
                     self.request, group=self.group, key=lambda _g, _r: self.ip, rate=self.rate, increment=True
                 )
                 return self._seen(usage["count"], usage["time_left"] * 1000) if usage else None
-            hits, left_ms = self.script(keys=[self.key], args=[self.period * 1000])
+            hits, left_ms = run_script(self.redis, _HIT_SCRIPT, [self.key], [self.period * 1000])
         except Exception as exc:
             _unavailable(exc)
             return None
@@ -226,7 +217,7 @@ class RateLimitHit:
 
     def can_push_with(self, redis_url: str) -> bool:
         """True when this hit counts on ``redis_url`` (same server and db) and is not counted yet."""
-        return self.script is not None and not self.counted and _location(settings.CACHES[_cache_alias()]) == redis_url
+        return self.redis is not None and not self.counted and _location(settings.CACHES[_cache_alias()]) == redis_url
 
     def count_and_push(self, client, queue: str, messages: list[str]) -> None:
         """Count the hit and ``LPUSH`` ``messages`` onto ``queue`` in one script call on ``client``.
@@ -234,12 +225,8 @@ class RateLimitHit:
         Raises when the push failed (the caller's sweeper takes over); the hit then counts as unknown.
         """
         self.counted = True
-        args = (2, self.key, queue, self.period * 1000, *messages)
         try:
-            try:
-                hits, left_ms = client.execute_command("EVALSHA", _HIT_AND_PUSH_SHA, *args)
-            except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: send the script itself
-                hits, left_ms = client.execute_command("EVAL", _HIT_AND_PUSH_SCRIPT, *args)
+            hits, left_ms = run_script(client, _HIT_AND_PUSH_SCRIPT, [self.key, queue], [self.period * 1000, *messages])
         except Exception as exc:
             _unavailable(exc)
             raise
