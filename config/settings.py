@@ -140,6 +140,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
+    # PostgreSQL's JIT compiles for 100-250 ms whenever an estimate crosses jit_above_cost; in our
+    # short statements (an import's per-batch lookups, the scoring batch's inputs) that was most of
+    # their time. Off unless DB_JIT asks for it.
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "options", f"-c jit={'on' if env.bool('DB_JIT', default=False) else 'off'}"
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
@@ -198,6 +204,11 @@ CELERY_BEAT_SCHEDULE["linkedin-token-refresh"] = {
 # Pool offers: expire unanswered offers (48 h) and re-offer when auto-assignment is on.
 CELERY_BEAT_SCHEDULE["leads-offer-expiry"] = {"task": "leads.offer_expire_due_task", "schedule": timedelta(minutes=5)}
 # Pool statistics: keep the default 30-day figures warm, so the page and API-553 never count cold.
+# Imports: score leads whose queued scoring batch got lost (Redis down at enqueue, worker died).
+CELERY_BEAT_SCHEDULE["leads-score-pending"] = {
+    "task": "leads.score_pending_sweep",
+    "schedule": timedelta(minutes=5),
+}
 CELERY_BEAT_SCHEDULE["leads-pool-stats"] = {"task": "leads.pool_stats_warm_task", "schedule": timedelta(minutes=1)}
 
 # --- Auth -------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import codecs
 import contextlib
 import csv
 import datetime as dt
-import functools
 import json
 import re
 import unicodedata
@@ -23,9 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from leads.services.merge import SURVIVOR_FIELDS
@@ -333,13 +331,9 @@ def parse_date(value: Any) -> dt.datetime | None:
         if parsed is None:
             return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_local_zone(settings.TIME_ZONE))
+        # Django's cached zone (reset when the setting changes): reading settings per cell showed in profiles.
+        parsed = parsed.replace(tzinfo=timezone.get_default_timezone())
     return parsed
-
-
-@functools.cache
-def _local_zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def _domain(value: str) -> str:

@@ -155,6 +155,12 @@ class Lead(models.Model):
     e_score = score_field(_("E-score (engagement)"))
     stage = models.CharField(_("stage"), max_length=10, choices=Stage.choices, default=Stage.COLD, editable=False)
     score_breakdown = models.JSONField(_("score breakdown"), default=dict, blank=True, editable=False)
+    score_pending = models.BooleanField(
+        _("scoring pending"),
+        default=False,
+        editable=False,
+        help_text=_("Imported; scoring, offline enrichment and analysis follow in a queued batch."),
+    )
     lost_reason = models.CharField(_("lost reason"), max_length=255, blank=True)
 
     assigned_partner = models.ForeignKey(
@@ -229,6 +235,8 @@ class Lead(models.Model):
             models.Index(fields=["email_hash"], name="lead_email_hash", condition=~Q(email_hash="")),
             models.Index(fields=["phone_hash"], name="lead_phone_hash", condition=~Q(phone_hash="")),
             models.Index(fields=["merged_into"], name="lead_merged_into", condition=Q(merged_into__isnull=False)),
+            # Imported leads waiting for their scoring batch: the sweeper finds the ones a lost task left.
+            models.Index(fields=["created_at"], name="lead_score_pending", condition=Q(score_pending=True)),
             models.Index(fields=["facebook_lead_id"], name="lead_facebook_lead_id", condition=~Q(facebook_lead_id="")),
             models.Index(
                 fields=["linkedin_response_id"],

@@ -71,3 +71,19 @@ def lead_auto_assign_batch_task(lead_ids: list[str]) -> None:
 
     for lead in Lead.objects.filter(pk__in=lead_ids).order_by("-score", "created_at"):
         lead_auto_assign(lead=lead, actor=None)
+
+
+@shared_task(name="leads.score_batch", ignore_result=True)
+def lead_score_batch_task(lead_ids: list[str]) -> int:
+    """Score a batch of imported leads (one task per import batch); a second delivery is a no-op."""
+    from leads.services.bulk_import import lead_score_batch
+
+    return lead_score_batch(lead_ids=lead_ids)
+
+
+@shared_task(name="leads.score_pending_sweep", ignore_result=True)
+def lead_score_pending_sweep_task() -> int:
+    """Every few minutes (beat ``leads-score-pending``): re-queue imported leads whose task got lost."""
+    from leads.services.bulk_import import lead_score_pending_sweep
+
+    return lead_score_pending_sweep()

@@ -48,7 +48,6 @@ from django.db import (
     transaction,
 )
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
@@ -56,6 +55,7 @@ from compliance import crypto
 from compliance.fields import EncryptedTextField
 from compliance.models import AuditEvent
 from compliance.services import audit_event_build, audit_record, on_commit
+from config.db import bound_cursor
 from config.exceptions import DomainError, TransientError
 from leads.importers import ColumnMap, LeadFileReader, LeadFileWriter, Row
 from leads.models import (
@@ -70,10 +70,10 @@ from leads.models import (
     LeadScoreHistory,
     LeadVerification,
 )
-from leads.normalize import INVALID_REASONS, NormalizedLead, is_free_mail, normalize_payload
+from leads.normalize import INVALID_REASONS, NormalizedLead, Verification, is_free_mail, normalize_payload
 from leads.services.alerts import burning_alert_create
 from leads.services.config import TenantConfig, tenant_config
-from leads.services.core import burning_crossed
+from leads.services.core import burning_crossed, score_history_build
 from leads.services.enrichment import OfflineAnalyser, OfflineProvider, remote_enrichment_configured
 from leads.services.ingest import (
     IngestResult,
@@ -84,7 +84,14 @@ from leads.services.ingest import (
     lead_ingest,
 )
 from leads.services.merge import Survivorship
-from leads.services.scoring import SCORE_FIELDS, ScoreInput, compute_score, icp_match, score_apply
+from leads.services.scoring import (
+    SCORE_FIELDS,
+    ScoreInput,
+    compute_score,
+    icp_match,
+    score_apply,
+    score_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +227,30 @@ def _encrypt(value: Any) -> Any:
     return crypto.encrypt(str(value))
 
 
+class _Entropy:
+    """``os.urandom`` read 64 KiB at a time: one system call per thousands of ids, not two per lead.
+
+    Reset in a forked child, so worker processes never hand out the parent's (or each other's) bytes.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.buffer, self.offset = b"", 0
+
+    def take(self, count: int) -> bytes:
+        if self.offset + count > len(self.buffer):
+            self.buffer, self.offset = os.urandom(1 << 16), 0
+        start = self.offset
+        self.offset += count
+        return self.buffer[start : self.offset]
+
+
+_entropy = _Entropy()
+os.register_at_fork(after_in_child=_entropy.reset)
+
+
 def _time_ordered_uuid() -> uuid.UUID:
     """A version-7 UUID (millisecond time, then randomness) for imported leads.
 
@@ -228,7 +259,7 @@ def _time_ordered_uuid() -> uuid.UUID:
     import's index pages in memory. Still a UUID, still unguessable enough (74 random bits).
     """
     millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(_entropy.take(10), "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     return uuid.UUID(int=value)
@@ -236,7 +267,7 @@ def _time_ordered_uuid() -> uuid.UUID:
 
 def _public_id() -> str:
     """``SOT-LEAD-`` + 8 base32 characters, as ``generate_public_id`` (5 random bytes are 8 characters)."""
-    return PUBLIC_ID_PREFIX + base64.b32encode(os.urandom(5)).decode("ascii")
+    return PUBLIC_ID_PREFIX + base64.b32encode(_entropy.take(5)).decode("ascii")
 
 
 class _Context:
@@ -248,11 +279,7 @@ class _Context:
         self.actor = User.objects.filter(pk=plan.actor_id).first() if plan.actor_id is not None else None
         self.postgres = connection.vendor == "postgresql"
         self.blank = {f.attname: getattr(Lead(), f.attname) for f in Lead._meta.concrete_fields}
-        self.tables = {
-            model: _Table(model)
-            for model in (Lead, LeadVerification, LeadEnrichment, LeadIntent, LeadScoreHistory, AuditEvent)
-        }
-        self.tables[Company.leads.through] = _Table(Company.leads.through)
+        self.tables = _tables()
         template = audit_event_build(event_type="lead.created", actor=self.actor, tenant=self.tenant)
         self.actor_label = template.actor_label
         self.company_ids: dict[str, int] = {}
@@ -265,6 +292,13 @@ class _Context:
     def refresh(self) -> None:
         """Read the tenant's scoring configuration once per batch (it is versioned in the shared cache)."""
         self.config: TenantConfig = tenant_config(self.tenant.pk)
+
+
+@lru_cache(maxsize=1)
+def _tables() -> dict[Any, _Table]:
+    """COPY layouts of every table an import or a scoring batch writes, built once per process."""
+    models_ = (Lead, LeadVerification, LeadEnrichment, LeadIntent, LeadScoreHistory, AuditEvent)
+    return {model: _Table(model) for model in (*models_, Company.leads.through)}
 
 
 _contexts: dict[int, _Context] = {}
@@ -294,22 +328,10 @@ class _Row:
 
 
 class _LeadView:
-    """A not-yet-saved lead as scoring, offline enrichment and analysis read it (no model instance)."""
+    """A not-yet-saved lead as the offline enrichment reads it (no model instance)."""
 
     def __init__(self, values: dict[str, Any]):
         self.__dict__.update(values)
-
-    def get_interest_type_display(self) -> str:
-        return _interest_label(get_language(), self.interest_type)
-
-
-_INTEREST_LABELS = dict(Lead.InterestType.choices)
-
-
-@lru_cache(maxsize=256)
-def _interest_label(language: str | None, value: str) -> str:
-    """The translated label, once per language: a lazy string's gettext per row showed in profiles."""
-    return str(_INTEREST_LABELS.get(value, value))
 
 
 class _Retry(Exception):
@@ -448,12 +470,12 @@ def _lookup(tenant_id: Any, identities: Iterable[tuple[str, str]]) -> dict[tuple
     identity_table, lead_table = LeadIdentity._meta.db_table, Lead._meta.db_table
     sql = (
         "SELECT t.k, t.h, x.lead_id, l.merged_into_id, l.created_at "  # noqa: S608 - our table names
-        "FROM unnest(%s::text[], %s::text[]) AS t(k, h) CROSS JOIN LATERAL ("
+        "FROM unnest(%b::text[], %b::text[]) AS t(k, h) CROSS JOIN LATERAL ("
         f"SELECT i.lead_id FROM {identity_table} i WHERE i.tenant_id = %s AND i.kind = t.k AND i.value_hash = t.h "
         f"LIMIT 1) x CROSS JOIN LATERAL (SELECT merged_into_id, created_at FROM {lead_table} WHERE id = x.lead_id "
         "LIMIT 1) l"
     )
-    with connection.cursor() as cursor:
+    with bound_cursor(prepare=True, binary=True) as cursor:
         cursor.execute(sql, [kinds, hashes, tenant_id])
         return {(kind, value_hash): (lead_id, merged, created) for kind, value_hash, lead_id, merged, created in cursor}
 
@@ -465,7 +487,7 @@ def _claim(tenant_id: Any, claims: list[tuple[tuple[str, str], Any]]) -> dict[tu
     claims = sorted(claims, key=lambda c: c[0])
     sql = (
         f"INSERT INTO {LeadIdentity._meta.db_table} (tenant_id, kind, value_hash, lead_id, created_at) "  # noqa: S608
-        "SELECT %s, k, h, l, %s FROM unnest(%s::text[], %s::text[], %s::uuid[]) WITH ORDINALITY AS t(k, h, l, n) "
+        "SELECT %s, k, h, l, %s FROM unnest(%b::text[], %b::text[], %b::uuid[]) WITH ORDINALITY AS t(k, h, l, n) "
         "ORDER BY n ON CONFLICT (tenant_id, kind, value_hash) DO NOTHING RETURNING kind, value_hash, id"
     )
     params = [
@@ -475,14 +497,14 @@ def _claim(tenant_id: Any, claims: list[tuple[tuple[str, str], Any]]) -> dict[tu
         [c[0][1] for c in claims],
         [c[1] for c in claims],
     ]
-    with connection.cursor() as cursor:
+    with bound_cursor(prepare=True, binary=True) as cursor:
         cursor.execute(sql, params)
         return {(kind, value_hash): pk for kind, value_hash, pk in cursor}
 
 
 def _unclaim(ids: list[int]) -> None:
     if ids:
-        with connection.cursor() as cursor:
+        with bound_cursor(binary=True) as cursor:
             cursor.execute(f"DELETE FROM {LeadIdentity._meta.db_table} WHERE id = ANY(%s)", [ids])  # noqa: S608
 
 
@@ -544,7 +566,11 @@ def _write(ctx: _Context, groups: list[list[_Row]]) -> tuple[ImportCounts, list[
 
 
 def _prepare(ctx: _Context, row: _Row) -> dict[Any, Any]:
-    """Everything a new lead is made of, as ``_create`` in ingest would build it, without model instances."""
+    """A new lead and its verification as ``_create`` in ingest would build them, without model instances.
+
+    Scoring, the enrichment row and the analysis follow in a queued batch (``lead_score_batch``);
+    the offline company guess is applied here, because the company link and dedup read it.
+    """
     norm = row.norm
     now = timezone.now()
     occurred_at = norm.captured_at or now
@@ -560,6 +586,7 @@ def _prepare(ctx: _Context, row: _Row) -> dict[Any, Any]:
         "attributes": norm.attributes,
         "assigned_partner_id": None,
         "last_activity_at": None,
+        "score_pending": True,
         "created_at": now,
         "updated_at": now,
     }
@@ -567,27 +594,10 @@ def _prepare(ctx: _Context, row: _Row) -> dict[Any, Any]:
         values["opted_out_at"], values["consent_marketing"] = occurred_at, False
     view = _LeadView(values)
     verification = norm.verification
-    enrichment = OfflineProvider().enrich(view, verification=verification)
-    _apply_enrichment(view, enrichment.company_data)
-    config = ctx.config
-    icp_score, icp_reasons, _matched = icp_match(view, config.icp)
-    score = compute_score(
-        ScoreInput(
-            lead=view,
-            email_valid=bool(verification.email_valid),
-            email_disposable=verification.email_disposable,
-            phone_valid=bool(verification.phone_valid),
-        ),
-        config,
-    )
-    stage = Lead.Stage.for_score(score.total)
-    view.p_score, view.i_score, view.e_score, view.score = score.p, score.i, score.e, score.total
-    view.stage, view.score_breakdown = str(stage), score.breakdown
+    _apply_enrichment(view, OfflineProvider().enrich(view, verification=verification).company_data)
     identities = dict(norm.identities)
     view.email_hash = identities.get(LeadIdentity.Kind.EMAIL, "") if view.email else ""
     view.phone_hash = identities.get(LeadIdentity.Kind.PHONE, "") if view.phone else ""
-    analysis = OfflineAnalyser().analyse(view, [])
-    breakdown = view.score_breakdown = _Encoded(_json(score.breakdown))
     out: dict[Any, Any] = {"lead": view.__dict__, "now": now}
     if verification.checked:
         out[LeadVerification] = {
@@ -601,31 +611,6 @@ def _prepare(ctx: _Context, row: _Row) -> dict[Any, Any]:
             "phone_region": verification.phone_region,
             "method": "offline",
             "checked_at": now,
-        }
-    out[LeadEnrichment] = {
-        "provider": enrichment.provider,
-        "company_data": enrichment.company_data,
-        "icp_match_score": icp_score,
-        "icp_reasons": icp_reasons,
-        "raw_response": enrichment.raw,
-    }
-    out[LeadIntent] = {
-        "source_type": "ai_analysis",
-        "source_id": OfflineAnalyser.name,
-        "intent_level": analysis["intent_level"],
-        "intent_score": analysis["qualification_score"],
-        "keywords": analysis["buying_signals"],
-        "analysis": analysis,
-    }
-    if score.total != 0 or stage != Lead.Stage.COLD:
-        out[LeadScoreHistory] = {
-            "old_score": 0,
-            "new_score": score.total,
-            "delta": score.total,
-            "old_stage": Lead.Stage.COLD,
-            "new_stage": str(stage),
-            "reason": _creation_reason(score.breakdown)[:500],
-            "breakdown": breakdown,
         }
     return out
 
@@ -705,9 +690,10 @@ def _create(
         assert prepared is not None
         now, lead = prepared["now"], prepared["lead"]
         rows[Lead].append(tables[Lead].row(lead, now))
-        for model in (LeadVerification, LeadEnrichment, LeadIntent, LeadScoreHistory):
-            if model in prepared:
-                rows[model].append(tables[model].row({**prepared[model], "lead_id": row.lead_id}, now))
+        if LeadVerification in prepared:
+            rows[LeadVerification].append(
+                tables[LeadVerification].row({**prepared[LeadVerification], "lead_id": row.lead_id}, now)
+            )
         event = {
             "event_type": "lead.created",
             "actor_id": getattr(ctx.actor, "pk", None),
@@ -728,14 +714,9 @@ def _create(
         company_id = ctx.company_ids.get((lead.get("company_domain") or "").lower())
         if company_id is not None:
             links.append(tables[Company.leads.through].row({"company_id": company_id, "lead_id": row.lead_id}, now))
-    for model in (Lead, LeadVerification, LeadEnrichment, LeadIntent, LeadScoreHistory, AuditEvent):
+    for model in (Lead, LeadVerification, AuditEvent):
         _copy(tables[model], rows[model])
     _copy(tables[Company.leads.through], links)
-    burning = [r.lead_id for r in created if r.prepared["lead"]["stage"] == Lead.Stage.BURNING]
-    for lead in Lead.objects.filter(pk__in=burning, is_test=False):
-        history = LeadScoreHistory.objects.filter(lead=lead).order_by("-id").first()
-        if history is not None:
-            burning_alert_create(lead=lead, history=history)
     return created
 
 
@@ -814,27 +795,36 @@ def _merge(
         _merge_write(ctx, changes, now)
 
 
-def _score_inputs(leads: list[Lead]) -> dict[Any, ScoreInput]:
-    """``score_input_for`` for many leads in one query (latest check, activity counts, latest intent)."""
+def _score_inputs(leads: list[Lead]) -> dict[Any, tuple[ScoreInput, Verification]]:
+    """``score_input_for`` for many leads in one query (latest check, activity counts, latest intent),
+    with the latest check's email domain verdict, which the offline enrichment reads."""
+    if not leads:
+        return {}
     sql = """
     SELECT l.id,
-      (SELECT json_build_array(email_valid, email_disposable, phone_valid) FROM leads_leadverification v
-        WHERE v.lead_id = l.id ORDER BY checked_at DESC, id DESC LIMIT 1),
+      (SELECT json_build_array(email_valid, email_disposable, phone_valid, email_free, email_domain)
+        FROM leads_leadverification v WHERE v.lead_id = l.id ORDER BY checked_at DESC, id DESC LIMIT 1),
       (SELECT json_object_agg(activity_type, n) FROM
         (SELECT activity_type, count(*) AS n FROM leads_leadactivity a WHERE a.lead_id = l.id
          GROUP BY activity_type) c),
       (SELECT json_build_array(intent_level, sentiment) FROM leads_leadintent t
         WHERE t.lead_id = l.id AND source_type <> 'ai_analysis' ORDER BY created_at DESC, id DESC LIMIT 1)
-    FROM unnest(%s::uuid[]) AS l(id)
+    FROM unnest(%b::uuid[]) AS l(id)
     """
     by_id = {lead.pk: lead for lead in leads}
-    out: dict[Any, ScoreInput] = {}
-    with connection.cursor() as cursor:
+    out: dict[Any, tuple[ScoreInput, Verification]] = {}
+    with bound_cursor(prepare=True, binary=True) as cursor:
         cursor.execute(sql, [list(by_id)])
         for lead_id, verification, activity_counts, intent in cursor:
-            email_valid, email_disposable, phone_valid = verification or (False, False, False)
+            email_valid, email_disposable, phone_valid, email_free, email_domain = verification or (
+                None,
+                False,
+                None,
+                False,
+                "",
+            )
             intent_level, sentiment = intent or ("", "")
-            out[lead_id] = ScoreInput(
+            data = ScoreInput(
                 lead=by_id[lead_id],
                 email_valid=bool(email_valid),
                 email_disposable=bool(email_disposable),
@@ -843,6 +833,14 @@ def _score_inputs(leads: list[Lead]) -> dict[Any, ScoreInput]:
                 intent_level=intent_level,
                 intent_sentiment=sentiment,
             )
+            checked = Verification(
+                email_valid=email_valid,
+                email_domain=email_domain or "",
+                email_disposable=bool(email_disposable),
+                email_free=bool(email_free),
+                phone_valid=phone_valid,
+            )
+            out[lead_id] = (data, checked)
     return out
 
 
@@ -853,20 +851,22 @@ def _merge_write(ctx: _Context, changes: list[_Change], now: dt.datetime) -> Non
     for change in changes:
         by_lead[change.lead.pk].append(change)
     leads = [group[0].lead for group in by_lead.values()]
-    inputs = _score_inputs(leads)
+    # A lead still waiting for its scoring batch is scored there, from what the merges made of it.
+    inputs = _score_inputs([lead for lead in leads if not lead.score_pending])
     histories: list[tuple[Lead, LeadScoreHistory]] = []
     fields: set[str] = set()
     for lead in leads:
-        data = inputs[lead.pk]
+        data = inputs[lead.pk][0] if lead.pk in inputs else None
         for change in by_lead[lead.pk]:
             changed = change.survivorship.fields
             fields.update(Lead._meta.get_field(name).name for name in changed)
-            if change.verification is not None:
+            if change.verification is not None and data is not None:
                 data.email_valid |= bool(change.verification.email_valid) and "email" in changed
                 data.phone_valid |= bool(change.verification.phone_valid) and "phone" in changed
-        history = score_apply(lead, reason=f"Erneuter Kontakt über {plan.channel}", data=data)
-        if history is not None:
-            histories.append((lead, history))
+        if data is not None:
+            history = score_apply(lead, reason=f"Erneuter Kontakt über {plan.channel}", data=data)
+            if history is not None:
+                histories.append((lead, history))
         lead.refresh_blind_indexes()
         lead.updated_at = now
     fields.update({"email_hash"} if "email" in fields else set())
@@ -919,15 +919,11 @@ def _merge_write(ctx: _Context, changes: list[_Change], now: dt.datetime) -> Non
 
 
 def _after_commit(ctx: _Context, created: list[_Row]) -> None:
-    """Queue remote enrichment and auto-assignment for the batch's new leads, one task each per batch."""
-    from leads.tasks import lead_auto_assign_batch_task, lead_enrich_batch_task
+    """Queue the batch's new leads for scoring: one task per batch, which then queues the rest."""
+    from leads.tasks import lead_score_batch_task
 
-    ids = [str(row.lead_id) for row in created]
-    if ids and remote_enrichment_configured():
-        on_commit(lead_enrich_batch_task.delay, ids)
-    real = [str(row.lead_id) for row in created if not row.prepared["lead"].get("is_test")]
-    if real and ctx.config.auto_assign_enabled:
-        on_commit(lead_auto_assign_batch_task.delay, real)
+    if created:
+        on_commit(lead_score_batch_task.delay, [str(row.lead_id) for row in created])
 
 
 def _fallback(ctx: _Context, rows: list[_Row], result: BatchResult) -> None:
@@ -959,6 +955,147 @@ def _fallback(ctx: _Context, rows: list[_Row], result: BatchResult) -> None:
             result.counts.duplicates += 1
         else:
             result.counts.merged += 1
+
+
+# --- queued batch scoring -------------------------------------------------------------------------
+
+#: A pending lead older than this has lost its scoring task (Redis was down at enqueue, say).
+SCORE_PENDING_GRACE = dt.timedelta(minutes=10)
+
+
+def lead_score_batch(*, lead_ids: Iterable[Any]) -> int:
+    """Score, enrich offline and analyse imported leads still waiting for it, set-based; idempotent.
+
+    What ``lead_ingest`` does at creation, for a whole import batch: the offline enrichment row with
+    the ICP match, the score with its creation history, the offline analysis. Rows go in with COPY,
+    the scores with one UPDATE; the leads stay locked meanwhile, so a task delivered twice (or a
+    sweep racing the queue) finds nothing pending the second time. Then remote enrichment and
+    auto-assignment are queued for the batch. Returns how many leads were scored.
+    """
+    ids = sorted({str(lead_id) for lead_id in lead_ids})
+    if not ids:
+        return 0
+    with transaction.atomic():
+        leads = list(Lead.objects.select_for_update().filter(pk__in=ids, score_pending=True).order_by("pk"))
+        if not leads:
+            return 0
+        merged = [lead.pk for lead in leads if lead.merged_into_id is not None]  # the survivor was rescored
+        live = [lead for lead in leads if lead.merged_into_id is None]
+        now = timezone.now()
+        written = _score_write(live, now)
+        if merged:
+            Lead.objects.filter(pk__in=merged).update(score_pending=False)
+    by_tenant: dict[Any, list[Lead]] = defaultdict(list)
+    for lead in live:
+        by_tenant[lead.tenant_id].append(lead)
+    from leads.tasks import lead_auto_assign_batch_task, lead_enrich_batch_task
+
+    if live and remote_enrichment_configured():
+        on_commit(lead_enrich_batch_task.delay, [str(lead.pk) for lead in live])
+    for tenant_id, tenant_leads in by_tenant.items():
+        real = [str(lead.pk) for lead in tenant_leads if not lead.is_test]
+        if real and tenant_config(tenant_id).auto_assign_enabled:
+            on_commit(lead_auto_assign_batch_task.delay, real)
+    return written
+
+
+def _score_write(leads: list[Lead], now: dt.datetime) -> int:
+    """The scoring batch's computation and writes, inside its transaction."""
+    if not leads:
+        return 0
+    tables = _tables()
+    inputs = _score_inputs(leads)
+    rows: dict[Any, list[list[Any]]] = defaultdict(list)
+    columns: list[list[Any]] = [[] for _ in range(7)]
+    burning: list[Lead] = []
+    configs: dict[Any, TenantConfig] = {}
+    for lead in leads:
+        config = configs.get(lead.tenant_id) or configs.setdefault(lead.tenant_id, tenant_config(lead.tenant_id))
+        data, checked = inputs[lead.pk]
+        enrichment = OfflineProvider().enrich(lead, verification=checked)
+        icp_score, icp_reasons, _matched = icp_match(lead, config.icp)
+        result = compute_score(data, config)
+        old_score, old_stage, old_breakdown = lead.score, lead.stage, lead.score_breakdown
+        lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
+        lead.stage = Lead.Stage.for_score(result.total)
+        lead.score_breakdown = result.breakdown
+        analysis = OfflineAnalyser().analyse(lead, list(data.activity_counts))
+        if not old_breakdown:  # nothing scored the lead since the import: its creation history
+            reason = _creation_reason(result.breakdown)
+        else:
+            reason = score_reason(old_breakdown, result.breakdown, "Neu berechnet")
+        history = score_history_build(lead=lead, old_score=old_score, old_stage=old_stage, reason=reason)
+        breakdown = _Encoded(_json(result.breakdown))
+        rows[LeadEnrichment].append(
+            tables[LeadEnrichment].row(
+                {
+                    "lead_id": lead.pk,
+                    "provider": enrichment.provider,
+                    "company_data": enrichment.company_data,
+                    "icp_match_score": icp_score,
+                    "icp_reasons": icp_reasons,
+                    "raw_response": enrichment.raw,
+                },
+                now,
+            )
+        )
+        rows[LeadIntent].append(
+            tables[LeadIntent].row(
+                {
+                    "lead_id": lead.pk,
+                    "source_type": "ai_analysis",
+                    "source_id": OfflineAnalyser.name,
+                    "intent_level": analysis["intent_level"],
+                    "intent_score": analysis["qualification_score"],
+                    "keywords": analysis["buying_signals"],
+                    "analysis": analysis,
+                },
+                now,
+            )
+        )
+        if history is not None:
+            values = {name: getattr(history, name) for name in tables[LeadScoreHistory].names}
+            rows[LeadScoreHistory].append(tables[LeadScoreHistory].row({**values, "breakdown": breakdown}, now))
+            if burning_crossed(history, lead):
+                burning.append(lead)
+        for column, value in zip(
+            columns, (lead.pk, lead.p_score, lead.i_score, lead.e_score, lead.score, lead.stage, breakdown), strict=True
+        ):
+            column.append(value)
+    for model in (LeadEnrichment, LeadIntent, LeadScoreHistory):
+        _copy(tables[model], rows[model])
+    sql = (
+        f"UPDATE {Lead._meta.db_table} AS l SET p_score = t.p, i_score = t.i, e_score = t.e, score = t.s, "  # noqa: S608
+        "stage = t.st, score_breakdown = t.b::jsonb, score_pending = false, updated_at = %s "
+        "FROM unnest(%b::uuid[], %b::int[], %b::int[], %b::int[], %b::int[], %b::text[], %b::text[]) "
+        "AS t(id, p, i, e, s, st, b) WHERE l.id = t.id"
+    )
+    with bound_cursor(prepare=True, binary=True) as cursor:
+        cursor.execute(sql, [now, *columns])
+    for lead in burning:
+        history = LeadScoreHistory.objects.filter(lead=lead).order_by("-id").first()
+        if history is not None:
+            burning_alert_create(lead=lead, history=history)
+    return len(leads)
+
+
+def lead_score_pending_sweep(*, grace: dt.timedelta = SCORE_PENDING_GRACE, limit: int = 50_000) -> int:
+    """Queue scoring batches for imported leads whose task got lost; returns how many were queued.
+
+    Leads younger than ``grace`` are most likely still in the queue behind a big import.
+    """
+    from leads.tasks import lead_score_batch_task
+
+    cutoff = timezone.now() - grace
+    ids = [
+        str(pk)
+        for pk in Lead.objects.filter(score_pending=True, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    ]
+    for start in range(0, len(ids), DEFAULT_BATCH_SIZE):
+        on_commit(lead_score_batch_task.delay, ids[start : start + DEFAULT_BATCH_SIZE])
+    return len(ids)
 
 
 # --- whole files --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import TestCase
 from django.utils import timezone, translation
 from openpyxl import Workbook
 
@@ -30,6 +31,7 @@ from leads.models import (
     LeadVerification,
 )
 from leads.services import lead_ingest, lead_unmerge
+from leads.services.bulk_import import lead_score_batch, lead_score_pending_sweep
 from tests.accounts.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,9 +54,11 @@ def write_csv(path: Path, rows: list[list[str]], *, encoding: str = "utf-8", del
     return path
 
 
-def run(path: Path, *args: str) -> str:
+def run(path: Path, *args: str, score: bool = True) -> str:
+    """The command, then (``score``) the scoring batches it queued, as the workers would run them."""
     out = io.StringIO()
-    call_command("import_leads", str(path), *args, stdout=out)
+    with TestCase.captureOnCommitCallbacks(execute=score):
+        call_command("import_leads", str(path), *args, stdout=out)
     return out.getvalue()
 
 
@@ -477,19 +481,86 @@ def test_options_tenant_source_channel_and_actor(tmp_path, platform_org, admin_u
         run(path, "--tenant", "unbekannt")
 
 
-def test_enrichment_is_queued_once_per_batch_not_per_row(
-    tmp_path, platform_org, settings, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_scoring_then_enrichment_are_queued_once_per_batch_not_per_row(tmp_path, platform_org, settings, monkeypatch):
     settings.ENRICHMENT_API_URL = "http://127.0.0.1:9/enrichment"
-    queued: list[list[str]] = []
-    monkeypatch.setattr("leads.tasks.lead_enrich_batch_task.delay", lambda ids: queued.append(ids))
-    path = write_csv(tmp_path / "q.csv", [["email"], *[[f"q{n}@example.de"] for n in range(5)]])
-    with django_capture_on_commit_callbacks(execute=True):
-        run(path, "--batch-size", "2")
-    assert [len(ids) for ids in queued] == [2, 2, 1]
-    assert sorted(i for ids in queued for i in ids) == sorted(
+    scoring: list[list[str]] = []
+    enrichment: list[list[str]] = []
+    monkeypatch.setattr("leads.tasks.lead_score_batch_task.delay", lambda ids: scoring.append(ids))
+    monkeypatch.setattr("leads.tasks.lead_enrich_batch_task.delay", lambda ids: enrichment.append(ids))
+    path = write_csv(tmp_path / "q.csv", [["email", "Interesse"], *[[f"q{n}@example.de", "Kauf"] for n in range(5)]])
+
+    run(path, "--batch-size", "2")
+
+    # the import itself stores the leads unscored and queues one scoring batch per import batch
+    assert [len(ids) for ids in scoring] == [2, 2, 1] and enrichment == []
+    assert sorted(i for ids in scoring for i in ids) == sorted(
         str(pk) for pk in Lead.objects.values_list("pk", flat=True)
     )
+    assert all(lead.score_pending and lead.score == 0 and lead.score_breakdown == {} for lead in Lead.objects.all())
+    assert not LeadEnrichment.objects.exists() and not LeadScoreHistory.objects.exists()
+
+    # the scoring batches score, enrich offline and analyse, then queue remote enrichment per batch
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        for ids in scoring:
+            lead_score_batch(lead_ids=ids)
+    assert [len(ids) for ids in enrichment] == [2, 2, 1]
+    assert not Lead.objects.filter(score_pending=True).exists()
+    assert Lead.objects.filter(score__gt=0).count() == 5
+    assert LeadEnrichment.objects.count() == LeadIntent.objects.count() == LeadScoreHistory.objects.count() == 5
+
+
+def test_a_scoring_batch_delivered_twice_scores_once(tmp_path, platform_org):
+    path = write_csv(tmp_path / "twice.csv", [["email", "Budget", "Zeitrahmen"], ["t@example.de", "1 €", "sofort"]])
+    run(path, score=False)
+    lead = Lead.objects.get()
+    assert lead.score_pending
+
+    assert lead_score_batch(lead_ids=[lead.pk]) == 1
+    assert lead_score_batch(lead_ids=[lead.pk]) == 0
+
+    lead.refresh_from_db()
+    assert not lead.score_pending and lead.score > 0 and lead.score_breakdown["items"]
+    history = LeadScoreHistory.objects.get(lead=lead)
+    assert history.old_score == 0 and history.new_score == lead.score and history.reason.startswith("Neuer Lead")
+    assert LeadEnrichment.objects.filter(lead=lead).count() == LeadIntent.objects.filter(lead=lead).count() == 1
+
+
+def test_a_lead_merged_before_its_batch_ran_is_scored_from_what_the_merge_made_of_it(tmp_path, platform_org):
+    # given: imported, not scored yet, and then the same person writes in through a webhook
+    path = write_csv(tmp_path / "m.csv", [["email", "Vorname"], ["m@example.de", "Mia"]])
+    run(path, score=False)
+    lead = Lead.objects.get()
+    lead_ingest(
+        payload={"email": "m@example.de", "phone": "0151 20000099", "job_title": "Geschäftsführerin"},
+        channel="website",
+        tenant=platform_org,
+    )
+    lead.refresh_from_db()
+    moved_by_ingest = LeadScoreHistory.objects.filter(lead=lead).count()
+
+    # when
+    lead_score_batch(lead_ids=[lead.pk])
+
+    # then: scored from the merged state; the rows of creation are there once
+    lead.refresh_from_db()
+    assert not lead.score_pending and "decision_maker_role" in {i["code"] for i in lead.score_breakdown["items"]}
+    assert LeadEnrichment.objects.filter(lead=lead, provider="offline").count() == 1
+    # lead_ingest already scored the merged lead; the batch found the same score and wrote no history
+    assert moved_by_ingest == 1 and LeadScoreHistory.objects.filter(lead=lead).count() == 1
+
+
+def test_the_sweep_requeues_pending_leads_whose_task_got_lost(tmp_path, platform_org, monkeypatch):
+    queued: list[list[str]] = []
+    path = write_csv(tmp_path / "lost.csv", [["email"], *[[f"l{n}@example.de"] for n in range(3)]])
+    run(path, score=False)  # the import's tasks never arrive (Redis was down, say)
+    old = Lead.objects.order_by("pk")[:2]
+    Lead.objects.filter(pk__in=[lead.pk for lead in old]).update(created_at=timezone.now() - dt.timedelta(hours=1))
+    monkeypatch.setattr("leads.tasks.lead_score_batch_task.delay", lambda ids: queued.append(ids))
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert lead_score_pending_sweep() == 2
+
+    assert sorted(queued[0]) == sorted(str(lead.pk) for lead in old)  # the young one is still in the queue
 
 
 def test_progress_lines_without_a_terminal(tmp_path, platform_org, monkeypatch):

@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-import psycopg
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.services import audit_record, on_commit
 from config.celery import publish_lean
+from config.db import bound_cursor
 from config.exceptions import DomainError, TransientError
 from webhooks.models import WebhookDelivery, WebhookEvent
 from webhooks.ratelimit import RateLimitHit
@@ -201,32 +201,11 @@ def _insert_in_one_statement(delivery: dict[str, Any], events: list[dict[str, An
     params = [delivery[name] if prep is None else prep(delivery[name], connection) for name, prep in d_preps]
     for event in events:
         params += [event[name] if prep is None else prep(event[name], connection) for name, prep in e_preps]
-    with _prepared_cursor() as cursor:
+    with bound_cursor(prepare=True) as cursor:
         cursor.execute(_insert_sql(len(events)), params)
         if not events:
             return {}
         return {dedup_key: (pk, status) for pk, dedup_key, status in cursor.fetchall()}
-
-
-def _prepared_cursor():
-    """A Django cursor (error wrapping, hooks) over a psycopg cursor that binds on the server and prepares.
-
-    Django binds parameters on the client and never prepares, so PostgreSQL parsed and planned this
-    two-table insert on every webhook (~0.3 ms). Prepared once per persistent connection, the
-    statement costs about as much as the bare view's insert.
-    """
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Django turns preparing off (None); a huge threshold keeps automatic preparing off but lets
-        # ``prepare=True`` work. Django's own cursors bind on the client and never prepare anyway.
-        raw.prepare_threshold = 1 << 30
-    return connection.make_cursor(_PreparingCursor(raw))
-
-
-class _PreparingCursor(psycopg.Cursor):
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
 
 
 def _insert_with_the_orm(delivery: WebhookDelivery, events: list[WebhookEvent]) -> dict[str, tuple[int, str]]:
