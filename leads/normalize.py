@@ -336,9 +336,12 @@ def _normalize_phone(raw: Any, out: NormalizedLead) -> None:
         text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, DEFAULT_PHONE_REGION)
-        valid = phonenumbers.is_valid_number(number)
+        # is_valid_number() is number_type() != UNKNOWN (the same region lookup and pattern matching,
+        # which is most of phonenumbers' time): match the patterns once for both answers.
+        kind = phonenumbers.number_type(number)
+        valid = kind != phonenumbers.PhoneNumberType.UNKNOWN
     except phonenumbers.NumberParseException as exc:
-        number, valid, reason = None, False, str(exc)
+        number, kind, valid, reason = None, None, False, str(exc)
         code = _PHONE_PARSE_PROBLEMS.get(exc.error_type, "phone_invalid")
     else:
         reason, code = ("", "") if valid else ("not a valid number", "phone_invalid")
@@ -348,7 +351,7 @@ def _normalize_phone(raw: Any, out: NormalizedLead) -> None:
         out.invalid("phone", raw, reason, code=code)
         return
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    v.phone_type = PHONE_TYPES.get(phonenumbers.number_type(number), "unknown")
+    v.phone_type = PHONE_TYPES.get(kind, "unknown")
     v.phone_region = phonenumbers.region_code_for_number(number) or ""
     out.fields["phone"] = e164
     out.identities.append((LeadIdentity.Kind.PHONE, blind_index_of_normalized("phone", e164)))
