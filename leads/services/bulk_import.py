@@ -154,6 +154,8 @@ class BatchResult:
     fingerprints: list[list[int]] = field(default_factory=list)
     fallbacks: int = 0
     retries: int = 0
+    #: New leads whose scoring went to the broker (not run in-process, as with Celery eager).
+    queued: int = 0
 
 
 @dataclass
@@ -167,6 +169,8 @@ class ImportSummary(ImportCounts):
     fallbacks: int = 0
     retries: int = 0
     dry_run: bool = False
+    queued: int = 0
+    queued_batches: int = 0
 
     @property
     def rate(self) -> float:
@@ -392,7 +396,7 @@ def lead_import_batch(*, rows: list[tuple[int, Row]], plan: ImportPlan) -> Batch
         return result
     for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
-            counts, fallback = _write(ctx, groups)
+            counts, fallback, result.queued = _write(ctx, groups)
             break
         except _Retry:
             result.retries += 1
@@ -534,8 +538,9 @@ def _dry_run(ctx: _Context, groups: list[list[_Row]], result: BatchResult) -> No
         result.fingerprints.append(sorted({int(h[:16], 16) for r in group for _k, h in r.norm.identities}))
 
 
-def _write(ctx: _Context, groups: list[list[_Row]]) -> tuple[ImportCounts, list[_Row]]:
-    """Create new people and merge known ones for one batch; returns the counts and the rows left over."""
+def _write(ctx: _Context, groups: list[list[_Row]]) -> tuple[ImportCounts, list[_Row], int]:
+    """Create new people and merge known ones for one batch: the counts, the rows left over and how
+    many new leads were queued for scoring."""
     counts = ImportCounts()
     fallback: list[_Row] = []
     tenant_id = ctx.tenant.pk
@@ -566,7 +571,7 @@ def _write(ctx: _Context, groups: list[list[_Row]]) -> tuple[ImportCounts, list[
             created = _create(ctx, new_groups, owned, to_merge, fallback)
             counts.created += len(created)
             _merge(ctx, to_merge, owned, counts, fallback)
-            _after_commit(ctx, created)
+            queued = _after_commit(ctx, created)
     except IntegrityError as exc:
         if "public_id" in str(exc):
             raise _Retry from exc
@@ -576,7 +581,7 @@ def _write(ctx: _Context, groups: list[list[_Row]]) -> tuple[ImportCounts, list[
             raise _Retry from exc
         raise
     fallback.sort(key=lambda r: r.number)
-    return counts, fallback
+    return counts, fallback, queued
 
 
 def _prepare(ctx: _Context, row: _Row) -> dict[Any, Any]:
@@ -934,12 +939,16 @@ def _merge_write(ctx: _Context, changes: list[_Change], now: dt.datetime) -> Non
             burning_alert_create(lead=lead, history=history)
 
 
-def _after_commit(ctx: _Context, created: list[_Row]) -> None:
-    """Queue the batch's new leads for scoring: one task per batch, which then queues the rest."""
+def _after_commit(ctx: _Context, created: list[_Row]) -> int:
+    """Queue the batch's new leads for scoring: one task per batch, which then queues the rest.
+
+    Returns how many went to the broker (0 with Celery eager: the task runs at the commit)."""
     from leads.tasks import lead_score_batch_task
 
-    if created:
-        on_commit(lead_score_batch_task.delay, [str(row.lead_id) for row in created])
+    if not created:
+        return 0
+    on_commit(lead_score_batch_task.delay, [str(row.lead_id) for row in created])
+    return 0 if lead_score_batch_task.app.conf.task_always_eager else len(created)
 
 
 def _fallback(ctx: _Context, rows: list[_Row], result: BatchResult) -> None:
@@ -1196,6 +1205,8 @@ def lead_import_file(
         summary.batches += 1
         summary.fallbacks += result.fallbacks
         summary.retries += result.retries
+        summary.queued += result.queued
+        summary.queued_batches += bool(result.queued)
         summary.seconds = time.perf_counter() - started
         if on_batch is not None:
             on_batch(summary, result.errors)

@@ -32,6 +32,7 @@ from leads.models import (
 )
 from leads.services import lead_ingest, lead_unmerge
 from leads.services.bulk_import import lead_score_batch, lead_score_pending_sweep
+from leads.tasks import lead_score_batch_task
 from tests.accounts.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -487,11 +488,13 @@ def test_scoring_then_enrichment_are_queued_once_per_batch_not_per_row(tmp_path,
     enrichment: list[list[str]] = []
     monkeypatch.setattr("leads.tasks.lead_score_batch_task.delay", lambda ids: scoring.append(ids))
     monkeypatch.setattr("leads.tasks.lead_enrich_batch_task.delay", lambda ids: enrichment.append(ids))
+    monkeypatch.setitem(lead_score_batch_task.app.conf, "task_always_eager", False)  # a real broker
     path = write_csv(tmp_path / "q.csv", [["email", "Interesse"], *[[f"q{n}@example.de", "Kauf"] for n in range(5)]])
 
-    run(path, "--batch-size", "2")
+    output = run(path, "--batch-size", "2")
 
     # the import itself stores the leads unscored and queues one scoring batch per import batch
+    assert "scoring and enrichment of 5 new leads queued in 3 batches" in output
     assert [len(ids) for ids in scoring] == [2, 2, 1] and enrichment == []
     assert sorted(i for ids in scoring for i in ids) == sorted(
         str(pk) for pk in Lead.objects.values_list("pk", flat=True)

@@ -178,6 +178,12 @@ class Command(BaseCommand):
         ]
         if not summary.dry_run:
             lines[2] += " (" + _("%(n)s of them unchanged") % {"n": summary.unchanged} + ")"
+        if summary.queued:
+            lines.append(
+                "  "
+                + _("scoring and enrichment of %(n)s new leads queued in %(batches)s batches (Celery workers)")
+                % {"n": summary.queued, "batches": summary.queued_batches}
+            )
         for line in lines:
             self.stdout.write(line)
         if report.count:
