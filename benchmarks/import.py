@@ -191,7 +191,7 @@ def drain_scoring() -> tuple[float, int]:
 
     queue = redis.Redis.from_url(REDIS)
     queued = queue.llen("celery")
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", str(os.cpu_count() or 1)]
+    command = [sys.executable, "-m", "celery", "-A", "config", "--quiet", "worker", "-c", str(os.cpu_count() or 1)]
     worker = subprocess.Popen(
         [*command, "-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"],
         cwd=ROOT,
@@ -230,6 +230,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: import_leads decides (one per core)")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--no-rerun", action="store_true", help="skip the second (idempotent) run")
+    parser.add_argument("--no-drain", action="store_true", help="leave the queued scoring batches in Redis")
     args = parser.parse_args()
 
     _prepare_database()
@@ -252,7 +253,7 @@ def main() -> None:
         worker_cpu = _cpu(usage_children) - _cpu(before_children)
         live = Lead.objects.filter(merged_into__isnull=True).count()
         identities, merges = LeadIdentity.objects.count(), LeadMerge.objects.count()
-        drain_seconds, tasks = drain_scoring()
+        drain_seconds, tasks = (0.0, 0) if args.no_drain else drain_scoring()
         scored = Lead.objects.filter(merged_into__isnull=True, score_pending=False).count()
         enriched = LeadEnrichment.objects.values("lead").distinct().count()
         rerun_seconds = None if args.no_rerun else run_import(path, args, "second run: nothing new")
@@ -271,11 +272,12 @@ def main() -> None:
     print(f"raw COPY:              {copy_rate:10,.0f} rows/s  ({copy_seconds:.2f} s)")
     print(f"import_leads:          {import_rate:10,.0f} rows/s  ({import_seconds:.1f} s wall)")
     print(f"ratio import/COPY:     {import_rate / copy_rate:10.1%}  (target >= 10 %)")
-    print(
-        f"queued scoring:        {tasks} batches drained in {drain_seconds:.1f} s by a {os.cpu_count()}-process "
-        f"worker ({live / drain_seconds:,.0f} leads/s); {scored} of {live} live leads scored, {enriched} enriched"
-    )
-    print(f"import + scoring:      {import_seconds + drain_seconds:.1f} s until every lead is scored")
+    if not args.no_drain:
+        print(
+            f"queued scoring:        {tasks} batches drained in {drain_seconds:.1f} s by a {os.cpu_count()}-process "
+            f"worker ({live / drain_seconds:,.0f} leads/s); {scored} of {live} live leads scored, {enriched} enriched"
+        )
+        print(f"import + scoring:      {import_seconds + drain_seconds:.1f} s until every lead is scored")
     print(
         f"CPU of the import:     parent {parent_cpu:.1f} s, workers {worker_cpu:.1f} s "
         f"({(parent_cpu + worker_cpu) / args.rows * 1e6:.0f} µs/row, PostgreSQL not counted)"

@@ -151,6 +151,7 @@ class LeadAdmin(admin.ModelAdmin):
         "i_score",
         "e_score",
         "score_breakdown",
+        "score_pending",
         "decay_level",
         "assigned_partner",
         "merged_into",
@@ -183,7 +184,7 @@ class LeadAdmin(admin.ModelAdmin):
             },
         ),
         (_("Location"), {"fields": ("postcode", "city", "region", "country")}),
-        (_("Score"), {"fields": ("stage", "score", "p_score", "i_score", "e_score", "decay_level")}),
+        (_("Score"), {"fields": ("stage", "score", "p_score", "i_score", "e_score", "decay_level", "score_pending")}),
         (
             _("Attribution"),
             {

@@ -225,6 +225,8 @@ class _Encoded(str):
 def _json(value: Any) -> Any:
     if value is None or isinstance(value, _Encoded):
         return value
+    if not value and isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"  # most JSON columns of a new row are empty
     return _JSON.encode(value)
 
 
@@ -289,6 +291,8 @@ class _Context:
         self.tables = _tables()
         template = audit_event_build(event_type="lead.created", actor=self.actor, tenant=self.tenant)
         self.actor_label = template.actor_label
+        #: The ``lead.created`` payload without its per-lead keys, "{" dropped (see ``_create``).
+        self.audit_payload = _JSON.encode({"channel": plan.channel, "source": plan.source, "import": plan.label})[1:]
         self.company_ids: dict[str, int] = {}
         self.created = 0
         self.next_analyze = ANALYZE_MIN_ROWS
@@ -702,7 +706,6 @@ def _create(
     tables = ctx.tables
     rows: dict[Any, list[list[Any]]] = defaultdict(list)
     links = []
-    plan = ctx.plan
     for row in created:
         prepared = row.prepared
         assert prepared is not None
@@ -719,13 +722,11 @@ def _create(
             "tenant_id": ctx.tenant.pk,
             "object_type": Lead._meta.label_lower,
             "object_id": str(row.lead_id),
-            "payload": {
-                "channel": plan.channel,
-                "source": plan.source,
-                "public_id": lead["public_id"],
-                "is_test": bool(lead.get("is_test")),
-                "import": plan.label,
-            },
+            # The run's part encoded once; a public id is base32, safe in JSON as it is.
+            "payload": _Encoded(
+                f'{{"public_id": "{lead["public_id"]}", "is_test": {"true" if lead.get("is_test") else "false"}, '
+                + ctx.audit_payload
+            ),
             "created_at": now,
         }
         rows[AuditEvent].append(tables[AuditEvent].row(event, now))
