@@ -529,7 +529,7 @@ class ColumnMap:
                 if parsed is None:
                     problems.append((header, _("not a date: %(value)s") % {"value": str(value)[:60]}))
                     continue
-                value = parsed.isoformat()
+                value = parsed  # normalize_payload takes the aware datetime as it is (no second parse)
             elif target == "opted_out" and not isinstance(value, bool):
                 value = True if parse_date(value) is not None else value
             elif target == "company_domain" and isinstance(value, str):

@@ -215,12 +215,17 @@ def split_full_name(full_name: str) -> tuple[str, str, str]:
 
 
 def _contains_test_marker(value: Any) -> bool:
-    if isinstance(value, str):
-        return "<" in value and bool(TEST_MARKER.search(value))
-    if isinstance(value, dict):
-        return any(_contains_test_marker(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_contains_test_marker(v) for v in value)
+    """Any string anywhere in the payload with a test marker; a loop, not recursion (it runs per row)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "<" in item and TEST_MARKER.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 
