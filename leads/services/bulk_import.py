@@ -158,6 +158,8 @@ class BatchResult:
     retries: int = 0
     #: New leads whose scoring went to the broker (not run in-process, as with Celery eager).
     queued: int = 0
+    #: Rows that lost an identity to a concurrent writer: imported again after every other batch.
+    deferred: list[tuple[int, Row]] = field(default_factory=list)
 
 
 @dataclass
@@ -338,6 +340,8 @@ class _Row:
     lead_id: uuid.UUID = field(default_factory=lambda: _time_ordered_uuid())
     prepared: dict[Any, Any] | None = None
     claimed: list[int] = field(default_factory=list)
+    #: An identity of the row was claimed by a writer whose transaction may still be open.
+    contended: bool = False
 
 
 class _LeadView:
@@ -368,8 +372,13 @@ def _identity_problem(ctx: _Context, norm: NormalizedLead) -> tuple[str, str]:
     return ", ".join(columns), _("no valid email address or phone number") + " (" + "; ".join(reasons) + ")"
 
 
-def lead_import_batch(*, rows: list[tuple[int, Row]], plan: ImportPlan) -> BatchResult:
-    """Import one batch of file rows: set-based create and merge, ``lead_ingest`` for the rest."""
+def lead_import_batch(*, rows: list[tuple[int, Row]], plan: ImportPlan, defer: bool = False) -> BatchResult:
+    """Import one batch of file rows: set-based create and merge, ``lead_ingest`` for the rest.
+
+    ``defer``: rows whose identity another writer claimed (most often the other import worker, its
+    batch not committed yet) come back in ``deferred`` instead of going through ``lead_ingest`` at
+    once, which would wait for that writer's commit; imported again at the end, they merge in bulk.
+    """
     ctx = _context(plan)
     ctx.refresh()
     reset_queries()  # with DEBUG on, Django would keep every batch's SQL in memory
@@ -407,13 +416,17 @@ def lead_import_batch(*, rows: list[tuple[int, Row]], plan: ImportPlan) -> Batch
         except _Retry:
             result.retries += 1
             for row in prepared:
-                row.lead_id, row.claimed = _time_ordered_uuid(), []
+                row.lead_id, row.claimed, row.contended = _time_ordered_uuid(), [], False
                 if row.prepared is not None:
                     row.prepared["lead"]["id"] = row.lead_id
                     row.prepared["lead"]["public_id"] = _public_id()
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 counts, fallback = ImportCounts(), prepared
     result.counts.add(counts)
+    if defer:
+        result.deferred = [(row.number, row.raw) for row in fallback if row.contended]
+        result.counts.read -= len(result.deferred)  # counted when they come back
+        fallback = [row for row in fallback if not row.contended]
     _fallback(ctx, fallback, result)
     _keep_statistics(ctx, result.counts.created)
     return result
@@ -619,7 +632,7 @@ def _prepare(ctx: _Context, row: _Row) -> dict[Any, Any]:
         values["opted_out_at"], values["consent_marketing"] = occurred_at, False
     view = _LeadView(values)
     verification = norm.verification
-    _apply_enrichment(view, OfflineProvider().enrich(view, verification=verification).company_data)
+    _apply_enrichment(view, OfflineProvider().company(view, verification)[0])
     identities = dict(norm.identities)
     view.email_hash = identities.get(LeadIdentity.Kind.EMAIL, "") if view.email else ""
     view.phone_hash = identities.get(LeadIdentity.Kind.PHONE, "") if view.phone else ""
@@ -696,6 +709,8 @@ def _create(
             # Another writer holds one of these identities: lead_ingest merges the rows into that lead.
             lost += ids
             fallback += group
+            for row in group:
+                row.contended = True
             continue
         leader.claimed = ids
         created.append(leader)
@@ -787,6 +802,7 @@ def _merge(
     for row, lead, new in usable:
         if conflicted.intersection(row.norm.identities):
             lost += [claimed[i] for i in new if i in claimed]
+            row.contended = True
             fallback.append(row)
             continue
         norm = row.norm
@@ -1165,7 +1181,7 @@ def _worker_init(plan: ImportPlan) -> None:
 
 def _worker_batch(rows: list[tuple[int, Row]]) -> BatchResult:
     assert _worker_plan is not None
-    return lead_import_batch(rows=rows, plan=_worker_plan)
+    return lead_import_batch(rows=rows, plan=_worker_plan, defer=True)
 
 
 def _batches(rows: Iterator[tuple[int, Row]], size: int) -> Iterator[list[tuple[int, Row]]]:
@@ -1221,9 +1237,11 @@ def lead_import_file(
     )
     summary = ImportSummary(workers=workers, dry_run=dry_run)
     seen: set[int] = set()
+    deferred: list[tuple[int, Row]] = []
     started = time.perf_counter()
 
     def collect(result: BatchResult) -> None:
+        deferred.extend(result.deferred)
         if dry_run:
             for fingerprints in result.fingerprints:
                 if seen.intersection(fingerprints):
@@ -1244,9 +1262,12 @@ def lead_import_file(
     with _import_gc():
         if workers <= 1:
             for batch in batches:
-                collect(lead_import_batch(rows=batch, plan=plan))
+                collect(lead_import_batch(rows=batch, plan=plan, defer=True))
         else:
             _run_parallel(batches, plan, workers, collect)
+        # Every other batch has committed now: the contended rows find their leads and merge.
+        for batch in _batches(iter(sorted(deferred, key=operator.itemgetter(0))), max(1, batch_size)):
+            collect(lead_import_batch(rows=batch, plan=plan))
     summary.seconds = time.perf_counter() - started
     if not dry_run:
         audit_record(

@@ -107,6 +107,17 @@ class OfflineProvider:
         return True
 
     def enrich(self, lead: Lead, verification: Verification | None = None) -> EnrichmentOutcome:
+        data, domain, free = self.company(lead, verification)
+        if lead.job_title:
+            data["seniority"] = seniority_of(lead.job_title)
+            data["decision_maker"] = is_decision_maker(lead.job_title)
+        if lead.employees is not None or lead.company_size_band:
+            data["large_company"] = is_large_company(lead)
+        return EnrichmentOutcome(provider=self.name, company_data=data, raw={"domain": domain, "free_mail": free})
+
+    def company(self, lead: Lead, verification: Verification | None = None) -> tuple[dict[str, Any], str, bool]:
+        """The company part alone (``b2c``, domain, name, country), the domain and whether it is free
+        mail: what a lead's empty company fields are filled from (imports need no more at once)."""
         domain = _domain_of(lead)
         free = bool(domain) and (
             verification.email_free if verification and verification.email_domain else is_free_mail(domain)
@@ -120,12 +131,7 @@ class OfflineProvider:
                 data["country"] = TLD_COUNTRIES[tld]
         elif lead.company_name:
             data["company_name"] = lead.company_name
-        if lead.job_title:
-            data["seniority"] = seniority_of(lead.job_title)
-            data["decision_maker"] = is_decision_maker(lead.job_title)
-        if lead.employees is not None or lead.company_size_band:
-            data["large_company"] = is_large_company(lead)
-        return EnrichmentOutcome(provider=self.name, company_data=data, raw={"domain": domain, "free_mail": free})
+        return data, domain, free
 
 
 class HttpCompanyProvider:

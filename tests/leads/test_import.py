@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from openpyxl import Workbook
 
 from accounts.models import Organization
 from compliance.models import AuditEvent
+from leads.importers import ColumnMap, LeadFileReader
 from leads.models import (
     Company,
     Lead,
@@ -30,7 +32,7 @@ from leads.models import (
     LeadScoreHistory,
     LeadVerification,
 )
-from leads.services import lead_ingest, lead_unmerge
+from leads.services import bulk_import, lead_ingest, lead_unmerge
 from leads.services.bulk_import import lead_score_batch, lead_score_pending_sweep
 from leads.tasks import lead_score_batch_task
 from tests.accounts.factories import OrganizationFactory
@@ -649,3 +651,35 @@ def test_company_upserts_do_not_wait_for_lead_links_held_by_another_import_worke
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_the_collector_settings_are_restored_after_an_import(tmp_path, platform_org):
+    before = gc.get_threshold()
+    path = write_csv(tmp_path / "gc.csv", [["email"], ["gc@example.de"]])
+    run(path)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_row_that_lost_its_identity_to_a_concurrent_writer_is_merged_in_bulk_at_the_end(
+    tmp_path, platform_org, monkeypatch
+):
+    # given: the lead exists, but the batch's lookup ran before its writer committed (seen as new)
+    existing = lead_ingest(payload={"email": "race@example.de"}, channel="website", tenant=platform_org).lead
+    original_lookup = bulk_import._lookup
+    lookups = []
+
+    def stale_lookup(tenant_id, identities):
+        lookups.append(1)
+        return {} if len(lookups) == 1 else original_lookup(tenant_id, identities)
+
+    monkeypatch.setattr(bulk_import, "_lookup", stale_lookup)
+    path = write_csv(tmp_path / "race.csv", [["email", "Vorname"], ["race@example.de", "Rita"]])
+    reader = LeadFileReader(path)
+
+    # when
+    summary = bulk_import.lead_import_file(reader=reader, columns=ColumnMap.for_headers(reader.headers))
+
+    # then: the claim lost, the row came back after the other batches and merged set-based
+    assert (summary.read, summary.created, summary.merged, summary.fallbacks) == (1, 0, 1, 0)
+    assert Lead.objects.get() == existing and Lead.objects.get().first_name == "Rita"
+    assert LeadMerge.objects.get(survivor=existing).channel == "import"
