@@ -203,12 +203,12 @@ CELERY_BEAT_SCHEDULE["linkedin-token-refresh"] = {
 }
 # Pool offers: expire unanswered offers (48 h) and re-offer when auto-assignment is on.
 CELERY_BEAT_SCHEDULE["leads-offer-expiry"] = {"task": "leads.offer_expire_due_task", "schedule": timedelta(minutes=5)}
-# Pool statistics: keep the default 30-day figures warm, so the page and API-553 never count cold.
 # Imports: score leads whose queued scoring batch got lost (Redis down at enqueue, worker died).
 CELERY_BEAT_SCHEDULE["leads-score-pending"] = {
     "task": "leads.score_pending_sweep",
     "schedule": timedelta(minutes=5),
 }
+# Pool statistics: keep the default 30-day figures warm, so the page and API-553 never count cold.
 CELERY_BEAT_SCHEDULE["leads-pool-stats"] = {"task": "leads.pool_stats_warm_task", "schedule": timedelta(minutes=1)}
 
 # --- Auth -------------------------------------------------------------------------------------
