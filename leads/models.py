@@ -551,9 +551,18 @@ class LeadIdentity(models.Model):
         IMPORT_KEY = "import_key", _("Import key")
         EXTERNAL_KEY = "external_key", _("External key")
 
+    # The lead's tenant, copied for the unique key; the unique (tenant, kind, value_hash) index serves
+    # tenant lookups. No constraint of its own: the identity's lead references the tenant already
+    # (identity → lead → tenant), and checking it again locked the organization row once per
+    # identity (1.6 million times in a 1M-row import). Django still cascades deletes.
     tenant = models.ForeignKey(
-        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="+", db_index=False
-    )  # the unique (tenant, kind, value_hash) index serves tenant lookups
+        "accounts.Organization",
+        verbose_name=_("tenant"),
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
     value_hash = models.CharField(_("value (blind index)"), max_length=64)
     lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="identities")

@@ -211,12 +211,14 @@ class _Table:
         self.getter = operator.itemgetter(*self.names)
         self.converters = [(i, c) for i, c in enumerate(self.convert) if c is not None]
 
-    def row(self, values: dict[str, Any], now: dt.datetime) -> list[Any]:
-        """One COPY row: given values over the blank instance's defaults, converted for the database."""
+    def row(self, values: dict[str, Any], now: dt.datetime, *, complete: bool = False) -> list[Any]:
+        """One COPY row: given values over the blank instance's defaults, converted for the database.
+
+        ``complete``: ``values`` already holds every column (a lead from ``_prepare``)."""
         for name in self.timestamps:
             if values.get(name) is None:
                 values[name] = now
-        out = list(self.getter({**self.blank, **values}))
+        out = list(self.getter(values if complete else {**self.blank, **values}))
         for index, converter in self.converters:
             out[index] = converter(out[index])
         return out
@@ -727,7 +729,7 @@ def _create(
         prepared = row.prepared
         assert prepared is not None
         now, lead = prepared["now"], prepared["lead"]
-        rows[Lead].append(tables[Lead].row(lead, now))
+        rows[Lead].append(tables[Lead].row(lead, now, complete=True))
         if LeadVerification in prepared:
             rows[LeadVerification].append(
                 tables[LeadVerification].row({**prepared[LeadVerification], "lead_id": row.lead_id}, now)
