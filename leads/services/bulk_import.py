@@ -77,7 +77,7 @@ from leads.normalize import INVALID_REASONS, NormalizedLead, Verification, is_fr
 from leads.services.alerts import burning_alert_create
 from leads.services.config import TenantConfig, tenant_config
 from leads.services.core import burning_crossed, score_history_build
-from leads.services.enrichment import OfflineAnalyser, OfflineProvider, remote_enrichment_configured
+from leads.services.enrichment import OfflineProvider, offline_analysis, remote_enrichment_configured
 from leads.services.ingest import (
     IngestResult,
     _apply_enrichment,
@@ -1056,7 +1056,9 @@ def _score_write(leads: list[Lead], now: dt.datetime) -> int:
     burning: list[Lead] = []
     configs: dict[Any, TenantConfig] = {}
     for lead in leads:
-        config = configs.get(lead.tenant_id) or configs.setdefault(lead.tenant_id, tenant_config(lead.tenant_id))
+        if lead.tenant_id not in configs:
+            configs[lead.tenant_id] = tenant_config(lead.tenant_id)
+        config = configs[lead.tenant_id]
         data, checked = inputs[lead.pk]
         enrichment = OfflineProvider().enrich(lead, verification=checked)
         icp_score, icp_reasons, _matched = icp_match(lead, config.icp)
@@ -1065,7 +1067,7 @@ def _score_write(leads: list[Lead], now: dt.datetime) -> int:
         lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
         lead.stage = Lead.Stage.for_score(result.total)
         lead.score_breakdown = result.breakdown
-        analysis = OfflineAnalyser().analyse(lead, list(data.activity_counts))
+        intent = offline_analysis(lead, list(data.activity_counts))  # the row lead_ingest writes
         if not old_breakdown:  # nothing scored the lead since the import: its creation history
             reason = _creation_reason(result.breakdown)
         else:
@@ -1086,18 +1088,7 @@ def _score_write(leads: list[Lead], now: dt.datetime) -> int:
             )
         )
         rows[LeadIntent].append(
-            tables[LeadIntent].row(
-                {
-                    "lead_id": lead.pk,
-                    "source_type": "ai_analysis",
-                    "source_id": OfflineAnalyser.name,
-                    "intent_level": analysis["intent_level"],
-                    "intent_score": analysis["qualification_score"],
-                    "keywords": analysis["buying_signals"],
-                    "analysis": analysis,
-                },
-                now,
-            )
+            tables[LeadIntent].row({name: getattr(intent, name) for name in tables[LeadIntent].names}, now)
         )
         if history is not None:
             values = {name: getattr(history, name) for name in tables[LeadScoreHistory].names}
