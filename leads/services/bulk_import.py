@@ -390,9 +390,14 @@ def lead_import_batch(*, rows: list[tuple[int, Row]], plan: ImportPlan, defer: b
         result.counts.read += 1
         payload, problems = plan.columns.payload(raw)
         if problems:
-            column, reason = problems[0]
+            if payload or not isinstance(raw, dict):
+                # The rest of the row is checked too, so that one report line names every problem.
+                rest = normalize_payload(payload, channel=plan.channel)
+                if not rest.identities:
+                    problems.append(_identity_problem(ctx, rest))
+            columns = ", ".join(dict.fromkeys(c for p in problems for c in p[0].split(", ") if c))
             result.counts.refused += 1
-            result.errors.append(_refusal(ctx, number, raw, column, "; ".join(p[1] for p in problems) or reason))
+            result.errors.append(_refusal(ctx, number, raw, columns, "; ".join(p[1] for p in problems)))
             continue
         norm = normalize_payload(payload, channel=plan.channel)
         if not norm.identities:

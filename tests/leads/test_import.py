@@ -253,15 +253,19 @@ def test_error_report_lists_row_column_reason_and_the_original_values(tmp_path, 
             ["", "", "Leer", ""],
             ["datum@example.de", "", "Dora", "31.02.2025"],
             ["zu@viel.de", "", "Zoe", "", "überzählig"],
+            ["kaputt", "", "Kai", "32.13.2025"],
         ],
         delimiter=";",
     )
     output = run(path, "--errors", str(tmp_path / "report.csv"))
-    assert "refused: 4" in output and "created: 1" in output
+    assert "refused: 5" in output and "created: 1" in output
     rows = report_rows(tmp_path / "report.csv")
     assert list(rows[0]) == ["row", "column", "reason", "E-Mail", "Telefon", "Vorname", "Anfragedatum"]
     by_row = {r["row"]: r for r in rows}
-    assert set(by_row) == {"3", "4", "5", "6"}
+    assert set(by_row) == {"3", "4", "5", "6", "7"}
+    # Every problem of a row in one line: the bad date and the bad email address.
+    assert by_row["7"]["column"] == "Anfragedatum, E-Mail"
+    assert by_row["7"]["reason"].startswith("not a date: 32.13.2025; no valid email address or phone number (email: ")
     assert (
         by_row["3"]["column"] == "E-Mail, Telefon" and "no valid email address or phone number" in by_row["3"]["reason"]
     )
