@@ -1006,6 +1006,7 @@ def _fallback(ctx: _Context, rows: list[_Row], result: BatchResult) -> None:
             result.counts.duplicates += 1
         else:
             result.counts.merged += 1
+            result.counts.unchanged += not outcome.changed
 
 
 # --- queued batch scoring -------------------------------------------------------------------------

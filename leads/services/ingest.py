@@ -72,6 +72,8 @@ class IngestResult:
     created: bool = False
     merged: bool = False
     duplicate: bool = False
+    #: A merge that filled a field, claimed an identity or bridged leads (``False``: nothing new).
+    changed: bool = False
 
 
 def _route(
@@ -282,8 +284,11 @@ def _merge_into(
     actor: User | None,
     activity: str | None,
     occurred_at: dt.datetime,
-) -> Lead:
-    """Merge a delivery into the oldest live lead it matches (bridging any other matched leads)."""
+) -> tuple[Lead, bool]:
+    """Merge a delivery into the oldest live lead it matches (bridging any other matched leads).
+
+    Returns the survivor and whether the delivery changed anything on it (an import's "unchanged").
+    """
     leads = list(Lead.objects.select_for_update().filter(pk__in=set(existing.values())).order_by("pk"))
     # Identities always point at live leads (merges move them), but be safe against old rows.
     live = {lead.pk: lead for lead in leads if lead.merged_into_id is None}
@@ -376,7 +381,7 @@ def _merge_into(
     if burning_crossed(history, survivor):
         history.pk = LeadScoreHistory.objects.filter(lead=survivor).order_by("-id").values_list("pk", flat=True)[0]
         burning_alert_create(lead=survivor, history=history)
-    return survivor
+    return survivor, bool(survivorship.fields or claimed_ids or len(ordered) > 1)
 
 
 def _returning(part: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
@@ -541,8 +546,8 @@ def _ingest_once(**kwargs: Any) -> IngestResult:
     if not existing:
         return IngestResult(lead=_create(**kwargs), created=True)
     kwargs.pop("tenant"), kwargs.pop("source"), kwargs.pop("partner")
-    lead = _merge_into(existing=existing, **kwargs)
-    return IngestResult(lead=lead, merged=True)
+    lead, changed = _merge_into(existing=existing, **kwargs)
+    return IngestResult(lead=lead, merged=True, changed=changed)
 
 
 def _after_commit(result: IngestResult) -> None:

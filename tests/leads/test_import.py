@@ -432,6 +432,32 @@ def test_running_the_same_file_again_creates_and_changes_nothing(tmp_path, platf
     assert [m.objects.count() for m in (LeadIdentity, LeadMerge, LeadScoreHistory, LeadVerification)] == counts
 
 
+def test_the_one_lead_at_a_time_path_counts_unchanged_merges_too(tmp_path, platform_org, monkeypatch):
+    # given: the path of the embedded SQLite default (and of rows the set-based path left over)
+    original_init = bulk_import._Context.__init__
+
+    def without_postgres(self, plan):
+        original_init(self, plan)
+        self.postgres = False
+
+    monkeypatch.setattr(bulk_import._Context, "__init__", without_postgres)
+    known = lead_ingest(payload={"email": "b@example.de"}, channel="facebook").lead
+    path = write_csv(
+        tmp_path / "slow.csv",
+        [["E-Mail", "Vorname"], ["a@example.de", "A"], ["b@example.de", ""], ["c@example.de", "C"]],
+    )
+    # when
+    first = run(path)
+    second = run(path)
+    # then: b brought nothing new the first time, and nobody did the second time
+    assert "created: 2" in first and "merged into existing leads: 1 (1 of them unchanged)" in first
+    assert "created: 0" in second and "merged into existing leads: 3 (3 of them unchanged)" in second
+    assert not LeadMerge.objects.filter(survivor=known).exists()
+    # a row that does bring something is counted as changed
+    path.write_text("E-Mail;Vorname\nb@example.de;Berta\n", encoding="utf-8")
+    assert "merged into existing leads: 1 (0 of them unchanged)" in run(path)
+
+
 def test_a_bulk_created_lead_is_the_lead_lead_ingest_would_create(tmp_path, platform_org):
     """Same normalization, scoring, enrichment and rows as the per-lead path, just in bulk."""
     other = OrganizationFactory()
