@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -299,7 +300,8 @@ class CaptureApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = request.data
-        if str(data.get(HONEYPOT_FIELD) or "").strip():
+        # A JSON body that is not an object (a list, a string) is the serializer's 400, not a crash.
+        if isinstance(data, Mapping) and str(data.get(HONEYPOT_FIELD) or "").strip():
             logger.info("capture honeypot filled", extra={"api_key": request.user.api_key.prefix})
             return Response({"status": "ok", "public_id": _fake_public_id()})
         serializer = self.InputSerializer(data=data)

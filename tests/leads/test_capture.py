@@ -183,6 +183,21 @@ def test_validation_errors_use_the_error_shape_with_field_details(client, captur
     assert not Lead.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("{kein json", "parse_error"),
+        ('["anna@example.de"]', "validation_error"),
+        ('"anna@example.de"', "validation_error"),
+    ],
+)
+def test_a_json_body_that_is_not_an_object_is_a_400_not_a_crash(client, capture_key, body, code):
+    _key, secret = capture_key
+    response = client.post(URL, body, content_type="application/json", HTTP_X_API_KEY=secret)
+    assert response.status_code == 400 and response.json()["error"]["code"] == code
+    assert not Lead.objects.exists()
+
+
 def test_unsupported_content_type_and_oversized_bodies_are_refused(client, capture_key):
     _key, secret = capture_key
     xml = client.post(URL, "<lead/>", content_type="application/xml", HTTP_X_API_KEY=secret)
