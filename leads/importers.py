@@ -260,6 +260,7 @@ _DATE_FORMATS = (
 READ_CHUNK = 1 << 16
 #: Keys a reader puts into a row it could not decode (never a real header: they contain NUL).
 ROW_ERROR = "\x00error"
+#: The original text of a row that is not a JSON object, for the error report.
 ROW_TEXT = "\x00text"
 
 
@@ -471,7 +472,9 @@ class ColumnMap:
     def as_dict(self, row: list[Any] | dict[str, Any]) -> dict[str, Any]:
         """A row as {header: value} (values beyond the header row under "")."""
         if isinstance(row, dict):
-            return {k: v for k, v in row.items() if "\x00" not in k}
+            if ROW_ERROR in row:
+                return {ROW_TEXT: row.get(ROW_TEXT, "")}
+            return row
         values = dict(zip(self.headers, row, strict=False))
         if len(row) > len(self.headers):
             values[""] = list(row[len(self.headers) :])
@@ -770,7 +773,7 @@ class LeadFileReader:
                 position = end
                 if len(buffer) > 4 * READ_CHUNK:
                     buffer, position = buffer[position:], 0
-                yield element, value if isinstance(value, dict) else {ROW_ERROR: _("not a JSON object")}
+                yield element, value if isinstance(value, dict) else _not_an_object(value)
 
     def _json_lines(self, handle) -> Iterator[tuple[int, Row]]:
         with handle:
@@ -783,7 +786,11 @@ class LeadFileReader:
                 except ValueError:
                     yield number, {ROW_ERROR: _("not valid JSON"), ROW_TEXT: text[:1000]}
                     continue
-                yield number, value if isinstance(value, dict) else {ROW_ERROR: _("not a JSON object")}
+                yield number, value if isinstance(value, dict) else _not_an_object(value)
+
+
+def _not_an_object(value: Any) -> dict[str, Any]:
+    return {ROW_ERROR: _("not a JSON object"), ROW_TEXT: json.dumps(value, ensure_ascii=False, default=str)[:1000]}
 
 
 # --- writers (export) -------------------------------------------------------------------------

@@ -197,6 +197,7 @@ def test_json_array_and_json_lines(tmp_path, platform_org):
     assert "refused: 2" in output
     errors = report_rows(tmp_path / "errors.csv")
     assert [(e["row"], e["reason"]) for e in errors] == [("3", "not valid JSON"), ("4", "not a JSON object")]
+    assert [e["original data"] for e in errors] == ["{not json}", '["a list"]']  # the lines as they were
 
 
 def test_mapping_file_overrides_the_automatic_mapping(tmp_path, platform_org):

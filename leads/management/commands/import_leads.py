@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from config.exceptions import DomainError
-from leads.importers import FORMATS, ColumnMap, ImportFileError, LeadFileReader, load_mapping
+from leads.importers import FORMATS, ROW_TEXT, ColumnMap, ImportFileError, LeadFileReader, load_mapping
 from leads.management.lookups import organization_by_slug_or_id, user_by_email
 from leads.models import Lead
 from leads.services.bulk_import import DEFAULT_BATCH_SIZE, ImportSummary, RowError, lead_import_file
@@ -45,6 +45,8 @@ class ErrorReport:
                 values = [_cell(error.values.get(h)) for h in self.headers]
                 if error.values.get(""):
                     values.append(" | ".join(_cell(v) for v in error.values[""]))
+            elif ROW_TEXT in error.values:  # a line that is not a JSON object, as it was in the file
+                values = [error.values[ROW_TEXT]]
             else:
                 values = [json.dumps(error.values, ensure_ascii=False, default=str)]
             self._writer.writerow([error.row, error.column, error.reason, *values])
