@@ -60,7 +60,7 @@ from compliance.services import audit_event_build, audit_record, on_commit
 from config.db import bound_cursor
 from config.exceptions import DomainError, TransientError
 from leads.bulk import COMPANY_UPSERT_TOUCH, bulk_update_sql, insert_sql
-from leads.importers import ColumnMap, LeadFileReader, LeadFileWriter, Row
+from leads.importers import ROW_ERROR, ColumnMap, LeadFileReader, LeadFileWriter, Row
 from leads.models import (
     ATTRIBUTION_FIELDS,
     PUBLIC_ID_PREFIX,
@@ -390,7 +390,7 @@ def lead_import_batch(*, rows: list[tuple[int, Row]], plan: ImportPlan, defer: b
         result.counts.read += 1
         payload, problems = plan.columns.payload(raw)
         if problems:
-            if payload or not isinstance(raw, dict):
+            if not (isinstance(raw, dict) and ROW_ERROR in raw):  # a line that was no JSON object has no rest
                 # The rest of the row is checked too, so that one report line names every problem.
                 rest = normalize_payload(payload, channel=plan.channel)
                 if not rest.identities:
