@@ -149,28 +149,33 @@ def _setup_django() -> None:
     logging.disable(logging.INFO)
 
 
-def raw_copy(path: Path) -> float:
-    """COPY the file as it is into a scratch table of text columns: the database's best case."""
+def _timed_copy(table: str, copy_sql: str, feed) -> float:
+    """Time ``feed(copy)`` into a fresh scratch table of text columns, dropped afterwards."""
     import psycopg
 
     columns = ", ".join(f"c{n} text" for n in range(len(HEADERS)))
     with psycopg.connect(f"{SERVER}/{DB_NAME}", autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
-        conn.execute(f"CREATE TABLE bench_raw_copy ({columns})")
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} ({columns})")
         start = time.perf_counter()
-        with (
-            conn.cursor() as cursor,
-            cursor.copy(
-                "COPY bench_raw_copy FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER ';', ENCODING 'UTF8')"
-            ) as copy,
-            path.open("rb") as handle,
-        ):
+        with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            feed(copy)
+        elapsed = time.perf_counter() - start
+        conn.execute(f"DROP TABLE {table}")
+    return elapsed
+
+
+def raw_copy(path: Path) -> float:
+    """COPY the file as it is into a scratch table of text columns: the database's best case."""
+
+    def feed(copy) -> None:
+        with path.open("rb") as handle:
             handle.read(3)  # the BOM
             while data := handle.read(1 << 20):
                 copy.write(data)
-        elapsed = time.perf_counter() - start
-        conn.execute("DROP TABLE bench_raw_copy")
-    return elapsed
+
+    sql = "COPY bench_raw_copy FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER ';', ENCODING 'UTF8')"
+    return _timed_copy("bench_raw_copy", sql, feed)
 
 
 def python_copy(path: Path) -> float:
@@ -179,25 +184,15 @@ def python_copy(path: Path) -> float:
     The plain baseline a Python import can be held against (the guide's "psycopg COPY ≈ 50k rows/s
     from Python"): the same parse and wire work, none of the normalization, encryption or dedup.
     """
-    import psycopg
 
-    columns = ", ".join(f"c{n} text" for n in range(len(HEADERS)))
-    with psycopg.connect(f"{SERVER}/{DB_NAME}", autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_python_copy")
-        conn.execute(f"CREATE TABLE bench_python_copy ({columns})")
-        start = time.perf_counter()
-        with (
-            conn.cursor() as cursor,
-            cursor.copy("COPY bench_python_copy FROM STDIN") as copy,
-            path.open(encoding="utf-8-sig", newline="") as handle,
-        ):
+    def feed(copy) -> None:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
             rows = csv.reader(handle, delimiter=";")
             next(rows)
             for row in rows:
                 copy.write_row(row)
-        elapsed = time.perf_counter() - start
-        conn.execute("DROP TABLE bench_python_copy")
-    return elapsed
+
+    return _timed_copy("bench_python_copy", "COPY bench_python_copy FROM STDIN", feed)
 
 
 def _postgres_cpu() -> float | None:
