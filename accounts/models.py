@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 
 PLATFORM_CACHE_KEY = "accounts:platform-organization"
 
@@ -157,6 +157,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_platform_admin(self) -> bool:
         return self.is_active and (self.role == self.Role.PLATFORM_ADMIN or self.is_superuser)
+
+    @property
+    def is_staff_role(self) -> bool:
+        """Platform admins and internal ops (Zone 1)."""
+        return self.role in self.STAFF_ROLES
 
     @property
     def is_partner(self) -> bool:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey, Notification, Organization, PartnerProfile, Team, User
 from compliance.services import audit_record
-from config.exceptions import ConflictError, DomainError
+from core.exceptions import ConflictError, DomainError
 
 API_KEY_PREFIX = "lp"
 

@@ -1,31 +1,15 @@
-"""Audit trail, consents and the one helper for after-commit side effects."""
+"""Audit trail and consents."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
 from compliance.models import AuditEvent, ConsentRecord
-from config.logging import request_id_var
-
-
-def on_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Run ``func(*args, **kwargs)`` after the current transaction commits (at once outside one).
-
-    ``robust=True``: a failing side effect (Redis down while enqueueing, say) is logged and does
-    not turn a committed request into an error; sweepers pick the work up later.
-    """
-
-    def callback() -> None:
-        func(*args, **kwargs)
-
-    # Django logs a failing robust callback by its __qualname__, which functools.partial lacks.
-    callback.__qualname__ = getattr(func, "__qualname__", None) or repr(func)
-    transaction.on_commit(callback, robust=True)
+from core.logging import request_id_var
 
 
 def _object_ref(obj: models.Model | None) -> tuple[str, str]:

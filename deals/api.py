@@ -13,8 +13,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsPartner
-from config.api import DefaultPagination
+from core.pagination import DefaultPagination
+from core.permissions import IsPartner
 from deals.models import PartnerDeal
 from deals.selectors import deal_get_for, deal_history, deal_list_for
 from deals.services import START_STAGE_CHOICES, deal_lose, deal_move_stage, deal_win, lead_convert

@@ -11,7 +11,7 @@ from django.db.models.functions import RowNumber
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from config.exceptions import NotFoundError
+from core.exceptions import NotFoundError
 from deals.models import DealStageChange, PartnerDeal
 
 Stage = PartnerDeal.Stage

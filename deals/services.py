@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from compliance.models import ConsentRecord
 from compliance.services import audit_record
-from config.exceptions import ConflictError, DomainError, TransitionNotAllowed
+from core.exceptions import ConflictError, DomainError, TransitionNotAllowed
 from deals.models import DealStageChange, PartnerDeal
 from leads.models import Lead
 from leads.services import lead_activity_add, lead_status_transition

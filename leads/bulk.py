@@ -90,7 +90,7 @@ def bulk_update_sql(objs: list[Model], names: list[str]) -> tuple[str, list[Any]
     resolving those expressions cost more than the rest of an import batch's merges. Values go
     through each field's ``get_db_prep_save`` (encryption, JSON) as ``save()`` would; binary
     placeholders (``%b``) send the arrays without per-element escaping. PostgreSQL only; run it on
-    ``config.db.bound_cursor``.
+    ``core.db.bound_cursor``.
     """
     meta = type(objs[0])._meta
     quote = connection.ops.quote_name

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.csv import csv_safe
 from leads.services.merge import SURVIVOR_FIELDS
 
 FORMATS = ("csv", "xlsx", "json")
@@ -794,14 +795,6 @@ def _not_an_object(value: Any) -> dict[str, Any]:
 
 
 # --- writers (export) -------------------------------------------------------------------------
-
-
-def csv_safe(value: Any) -> str:
-    """Neutralise spreadsheet formulas (CSV injection); E.164 phone numbers stay as they are."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not (text[:1] == "+" and text[1:].isdigit()):
-        return "'" + text
-    return text
 
 
 class LeadFileWriter:

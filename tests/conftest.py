@@ -8,8 +8,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Organization, User
+from core.ratelimit import rate_limit_forget
 from tests.accounts.factories import PartnerFactory, UserFactory, ensure_platform_organization
-from webhooks.ratelimit import rate_limit_forget
 
 
 @pytest.fixture(autouse=True, scope="session")

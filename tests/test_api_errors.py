@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from config.exceptions import DomainError, NotFoundError, TransitionNotAllowed
+from core.exceptions import DomainError, NotFoundError, TransitionNotAllowed
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,7 @@ def test_openapi_schema_and_offline_docs(client):
 
 
 def test_django_level_500_under_api_is_json(rf):
-    from config.api import server_error
+    from core.api import server_error
 
     response = server_error(rf.get("/api/leads/"))
     assert response.status_code == 500
@@ -137,7 +137,7 @@ def test_django_level_500_under_api_is_json(rf):
 
 
 def test_csrf_failure_under_api_is_json_403(rf):
-    from config.api import csrf_failure
+    from core.api import csrf_failure
 
     refused = csrf_failure(rf.post("/api/leads/"), reason="CSRF cookie not set.")
     assert refused.status_code == 403 and b'"csrf_failed"' in refused.content

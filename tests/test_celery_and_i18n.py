@@ -8,7 +8,7 @@ from django.db import OperationalError
 from django.utils import translation
 
 from config.celery import HEARTBEAT_CACHE_KEY, RETRYABLE_ERRORS, BaseTask, app, celery_heartbeat
-from config.exceptions import TransientError
+from core.exceptions import TransientError
 
 attempts: list[int] = []
 

@@ -14,10 +14,11 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.test import RequestFactory
 
-from config import celery as lean
-from config.celery import app, publish_lean
-from webhooks import ratelimit
-from webhooks.ratelimit import RateLimitHit
+from config.celery import app
+from core import celery as lean
+from core.celery import publish_lean
+from core.ratelimit import RateLimitHit
+from core import ratelimit
 
 ran: list[tuple[int, str]] = []
 ran_event = threading.Event()

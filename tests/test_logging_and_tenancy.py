@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Organization
 from accounts.services import organization_create
-from config.exceptions import DomainError
-from config.logging import JsonFormatter, RequestIdFilter, request_id_var
+from core.exceptions import DomainError
+from core.logging import JsonFormatter, RequestIdFilter, request_id_var
 
 
 def test_json_log_line_has_request_id_and_extras():

@@ -8,18 +8,16 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db import connection as db_connection
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import User
-from config.exceptions import DomainError
+from core.exceptions import DomainError
+from core.pagination import EstimatedCountPaginator
 from webhooks.mapping import IGNORE, KEEP_AS_ATTRIBUTE, TARGETS
 from webhooks.models import (
     Conversation,
@@ -39,25 +37,6 @@ from webhooks.services.linkedin_connections import (
     linkedin_owner_urn_clean,
     linkedin_token_refresh,
 )
-
-
-class EstimatedCountPaginator(Paginator):
-    """Use PostgreSQL's row estimate for the unfiltered list of a big table instead of ``COUNT(*)``."""
-
-    EXACT_BELOW = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if query is not None and not query.where and db_connection.vendor == "postgresql":
-            with db_connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [self.object_list.model._meta.db_table]
-                )
-                row = cursor.fetchone()
-            if row and row[0] >= self.EXACT_BELOW:
-                return int(row[0])
-        return super().count
 
 
 class AgeFilter(admin.SimpleListFilter):

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from webhooks.providers.linkedin_client import (
     LinkedInError,
     LinkedInOAuthError,

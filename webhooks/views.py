@@ -18,8 +18,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from config.api import error_body
-from webhooks.ratelimit import RateLimitHit, client_ip, ip_allowed
+from core.api import error_body
+from core.ratelimit import RateLimitHit, client_ip, ip_allowed
 from webhooks.registry import WebhookProvider, get_provider
 from webhooks.services import webhook_delivery_store
 

@@ -29,11 +29,12 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from compliance.services import audit_record
-from config.exceptions import DomainError
-from leads.admin.charts import STAGE_COLOURS, horizontal_bars, stacked_bars
+from core.charts import STAGE_COLOURS, horizontal_bars, stacked_bars
+from core.csv import csv_safe
+from core.exceptions import DomainError
+from core.pagination import EstimatedCountPaginator
 from leads.admin.filters import LEAD_FILTERS
 from leads.admin.forms import LeadAddForm, LeadChangeForm, OfferForm, RejectForm, StatsRangeForm
-from leads.admin.paginator import EstimatedCountPaginator
 from leads.models import ATTRIBUTION_FIELDS, Lead, LeadAssignment, LeadMerge
 from leads.selectors import lead_search_q, partner_capacities
 from leads.selectors.pool import lead_console_panels, offers_prefetch, partner_choices, pool_stats
@@ -73,14 +74,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _csv_safe(value: Any) -> str:
-    """Neutralise spreadsheet formulas (CSV injection); E.164 phone numbers stay as they are."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not (text[:1] == "+" and text[1:].isdigit()):
-        return "'" + text
-    return text
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -102,7 +95,7 @@ def _csv_rows(leads: Iterable[Lead]) -> Iterator[str]:
                 value = _t("yes") if lead.is_test else _t("no")
             else:
                 value = getattr(lead, name)
-            values.append(_csv_safe(value))
+            values.append(csv_safe(value))
         yield writer.writerow(values)
 
 

@@ -8,8 +8,8 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from config.exceptions import DomainError
-from leads.admin.paginator import EstimatedCountPaginator
+from core.exceptions import DomainError
+from core.pagination import EstimatedCountPaginator
 from leads.models import AssignmentDecision, LeadAlert, LeadAssignment, LeadMerge
 from leads.services.offers import offer_revoke
 

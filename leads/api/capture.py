@@ -41,14 +41,14 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from accounts.models import ApiKey
-from accounts.permissions import require_scope
 from compliance.models import ConsentRecord
 from compliance.services import consent_grant
+from core.permissions import require_scope
+from core.ratelimit import client_ip, rate_limit_exceeded
 from leads.api.serializers import LeadContactInputSerializer
 from leads.models import PUBLIC_ID_PREFIX, Lead
 from leads.normalize import normalize_payload
 from leads.services import lead_ingest
-from webhooks.ratelimit import client_ip, rate_limit_exceeded
 
 logger = logging.getLogger(__name__)
 

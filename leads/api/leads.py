@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from accounts.permissions import IsPartner, IsStaffRole, require_scope
-from config.api import DefaultPagination
+from core.pagination import DefaultPagination
+from core.permissions import IsPartner, IsStaffRole, require_scope
 from deals.api import error_responses
 from leads.api.serializers import LeadContactInputSerializer
 from leads.models import Lead

@@ -14,7 +14,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsPartner, IsStaffRole
+from core.permissions import IsPartner, IsStaffRole
 from deals.api import READ_ERRORS, WRITE_ERRORS, DealOutputSerializer, error_responses
 from deals.models import PartnerDeal
 from deals.services import START_STAGE_CHOICES, lead_convert

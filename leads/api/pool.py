@@ -6,17 +6,10 @@ own offers; anything else is a 404 (SPEC §6). Before acceptance an offer shows 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 import django_filters
-from django.db import connection
-from django.db.models import BooleanField, QuerySet
-from django.db.models.expressions import RawSQL
 from django.urls import re_path
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
@@ -26,8 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from accounts.permissions import IsPartner, IsStaffRole
-from config.api import DefaultPagination
+from core.pagination import DefaultPagination, KeysetPagination
+from core.permissions import IsPartner, IsStaffRole
 from leads.api.leads import LeadOutputSerializer
 from leads.models import Lead, LeadAssignment
 from leads.selectors import lead_search_q
@@ -132,101 +125,15 @@ class InboxOfferSerializer(serializers.Serializer):
 # --- Keyset pagination (API-550) --------------------------------------------------------------
 
 
-class KeysetPagination:
-    """Forward keyset pagination: constant cost at any depth, unlike OFFSET.
-
-    The cursor is the sort key of the last row (url-safe base64 JSON); ties are broken by id.
-    """
-
-    orderings: dict[str, tuple[str, ...]] = {
+class LeadKeysetPagination(KeysetPagination):
+    model = Lead
+    orderings = {
         "-created_at": ("-created_at", "-id"),
         "created_at": ("created_at", "id"),
         "-score": ("-score", "-created_at", "-id"),
         "score": ("score", "created_at", "id"),
     }
     default_ordering = "-created_at"
-    page_size = 50
-    max_page_size = 200
-
-    def __init__(self, request):
-        self.request = request
-        params = request.query_params
-        self.ordering = params.get("ordering") or self.default_ordering
-        if self.ordering not in self.orderings:
-            raise ValidationError({"ordering": [_("Use one of: %s.") % ", ".join(self.orderings)]})
-        try:
-            size = int(params.get("page_size") or self.page_size)
-        except ValueError:
-            raise ValidationError({"page_size": [_("A whole number is required.")]}) from None
-        self.size = max(1, min(size, self.max_page_size))
-        self.fields = self.orderings[self.ordering]
-        self.position = self._decode(params.get("cursor"))
-
-    def _decode(self, cursor: str | None) -> list[Any] | None:
-        if not cursor:
-            return None
-        try:
-            values = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4)))
-            if not isinstance(values, list) or len(values) != len(self.fields):
-                raise ValueError
-            decoded = []
-            for field, value in zip(self.fields, values, strict=True):
-                name = field.lstrip("-")
-                if name == "created_at":
-                    value = parse_datetime(value)
-                    if value is None:
-                        raise ValueError
-                elif name == "score":
-                    value = int(value)
-                else:
-                    value = str(value)
-                decoded.append(value)
-        except (ValueError, TypeError, UnicodeError, binascii.Error):
-            raise ValidationError({"cursor": [_("Invalid cursor.")]}) from None
-        return decoded
-
-    def _encode(self, lead: Lead) -> str:
-        values = []
-        for field in self.fields:
-            value = getattr(lead, field.lstrip("-"))
-            if not isinstance(value, int):
-                value = value.isoformat() if hasattr(value, "isoformat") else str(value)
-            values.append(value)
-        return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-    def _after_q(self) -> RawSQL:
-        # (a, b, c) after (x, y, z) as one row-value comparison: PostgreSQL turns it into an index range
-        # on (tenant, a, b, c) and starts the scan at the cursor. The equivalent OR chain
-        # (a ≻ x ∨ a = x ∧ b ≻ y ∨ …) is only a filter: at depth it re-read and sorted every row sharing
-        # the cursor's score. Each ordering runs in one direction, so one operator covers the whole row.
-        names = [field.lstrip("-") for field in self.fields]
-        fields = [Lead._meta.get_field(name) for name in names]
-        quote, table = connection.ops.quote_name, connection.ops.quote_name(Lead._meta.db_table)
-        columns = ", ".join(f"{table}.{quote(field.column)}" for field in fields)
-        operator = "<" if self.fields[0].startswith("-") else ">"
-        params = [
-            field.get_db_prep_value(value, connection, prepared=False)
-            for field, value in zip(fields, self.position or [], strict=True)
-        ]
-        placeholders = ", ".join(["%s"] * len(fields))
-        # Column names come from the model, values are bound parameters.
-        return RawSQL(f"({columns}) {operator} ({placeholders})", params, output_field=BooleanField())  # noqa: S611
-
-    def paginate(self, queryset: QuerySet[Lead]) -> list[Lead]:
-        if self.position is not None:
-            queryset = queryset.filter(self._after_q())
-        rows = list(queryset.order_by(*self.fields)[: self.size + 1])
-        self.has_next = len(rows) > self.size
-        self.rows = rows[: self.size]
-        return self.rows
-
-    def response(self, data: list[dict[str, Any]]) -> Response:
-        next_url = None
-        if self.has_next and self.rows:
-            params = self.request.query_params.copy()
-            params["cursor"] = self._encode(self.rows[-1])
-            next_url = self.request.build_absolute_uri(self.request.path) + "?" + params.urlencode()
-        return Response({"next": next_url, "results": data})
 
 
 # --- Admin/ops: the pool (API-550–553) --------------------------------------------------------
@@ -283,7 +190,7 @@ POOL_LIST_PARAMETERS = [
     OpenApiParameter("partner", OpenApiTypes.INT, description="Has an open offer to this partner (user id)."),
     OpenApiParameter("is_test", OpenApiTypes.BOOL),
     OpenApiParameter("q", OpenApiTypes.STR, description="Exact email, phone or public id (blind index)."),
-    _choice_param("ordering", [(k, k) for k in KeysetPagination.orderings]),
+    _choice_param("ordering", [(k, k) for k in LeadKeysetPagination.orderings]),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` link's cursor."),
     OpenApiParameter("page_size", OpenApiTypes.INT, description="1–200, default 50."),
 ]
@@ -309,7 +216,7 @@ class PoolListApi(APIView):
         filterset = PoolFilter(request.query_params, queryset=lead_pool_list())
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
-        paginator = KeysetPagination(request)
+        paginator = LeadKeysetPagination(request)
         leads = paginator.paginate(filterset.qs)
         return paginator.response(PoolLeadOutputSerializer(leads, many=True).data)
 

@@ -7,7 +7,6 @@ fixed number of queries whatever the number of leads (aggregates, never a query 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Notification, User
+from core.dates import DateRange
 from deals.models import PartnerDeal
 from deals.selectors import deal_queryset_for, deal_stage_summary
 from leads.models import Lead, LeadActivity, LeadAssignment
@@ -191,41 +191,17 @@ def _rate(part: int, whole: int) -> float | None:
 # --- Reports ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReportRange:
-    date_from: dt.date
-    date_to: dt.date
-
-    @property
-    def start(self) -> dt.datetime:
-        return timezone.make_aware(dt.datetime.combine(self.date_from, dt.time.min))
-
-    @property
-    def end(self) -> dt.datetime:
-        return timezone.make_aware(dt.datetime.combine(self.date_to + dt.timedelta(days=1), dt.time.min))
-
-    def months(self) -> list[dt.date]:
-        first = self.date_from.replace(day=1)
-        months = []
-        while first <= self.date_to:
-            months.append(first)
-            first = (first + dt.timedelta(days=32)).replace(day=1)
-        return months
-
-
-def report_range(date_from: dt.date | None = None, date_to: dt.date | None = None) -> ReportRange:
+def report_range(date_from: dt.date | None = None, date_to: dt.date | None = None) -> DateRange:
     """Default to the last twelve months; at most three years, so one request cannot scan everything."""
-    today = timezone.localdate()
-    date_to = min(date_to or today, today)
-    date_from = date_from or (date_to.replace(day=1) - dt.timedelta(days=335)).replace(day=1)
-    if date_from > date_to:
-        date_from, date_to = date_to, date_from
-    if (date_to - date_from).days > MAX_REPORT_DAYS:
-        date_from = date_to - dt.timedelta(days=MAX_REPORT_DAYS)
-    return ReportRange(date_from, date_to)
+    return DateRange.bounded(
+        date_from,
+        date_to,
+        default_from=lambda end: (end.replace(day=1) - dt.timedelta(days=335)).replace(day=1),
+        max_days=MAX_REPORT_DAYS + 1,
+    )
 
 
-def _reported_leads(principal, rng: ReportRange) -> QuerySet[Lead]:
+def _reported_leads(principal, rng: DateRange) -> QuerySet[Lead]:
     return (
         lead_queryset_for(principal)
         .select_related(None)
@@ -275,7 +251,7 @@ def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
 COUNT_KEYS = ("leads", "contacted", "qualified", "converted", "won")
 
 
-def _funnel_groups(principal, rng: ReportRange) -> list[dict[str, Any]]:
+def _funnel_groups(principal, rng: DateRange) -> list[dict[str, Any]]:
     """Funnel counts grouped by channel, source and campaign: one query that every breakdown rolls up."""
     campaign = Coalesce(NullIf("source_campaign", Value("")), NullIf("utm_campaign", Value("")), Value(""))
     return list(
@@ -299,7 +275,7 @@ def _roll_up(groups: list[dict[str, Any]], key: str | None) -> list[dict[str, An
     return [_with_rates(row) for row in rows]
 
 
-def report_funnel(principal, rng: ReportRange, *, groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def report_funnel(principal, rng: DateRange, *, groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The funnel lead → contacted → qualified → converted → won, overall and per channel (one query)."""
     groups = _funnel_groups(principal, rng) if groups is None else groups
     total = (_roll_up(groups, None) or [_with_rates({"key": "", **dict.fromkeys(COUNT_KEYS, 0), "won_value": 0})])[0]
@@ -314,7 +290,7 @@ def report_funnel(principal, rng: ReportRange, *, groups: list[dict[str, Any]] |
     return {"steps": steps, "totals": total, "by_channel": by_channel}
 
 
-def report_first_contact(principal, rng: ReportRange) -> dict[str, Any]:
+def report_first_contact(principal, rng: DateRange) -> dict[str, Any]:
     """Hours from receiving a lead (creation, or acceptance of a pool offer) to its first logged contact."""
     leads = _reported_leads(principal, rng).values("pk")
     firsts = (
@@ -344,7 +320,7 @@ def report_first_contact(principal, rng: ReportRange) -> dict[str, Any]:
     }
 
 
-def report_months(principal, rng: ReportRange) -> list[dict[str, Any]]:
+def report_months(principal, rng: DateRange) -> list[dict[str, Any]]:
     """Per month of the range: new leads, deals won and lost, win rate and won value (two queries)."""
     tz = timezone.get_current_timezone()
     lead_rows = (
@@ -392,7 +368,7 @@ def _month_key(value: dt.date | dt.datetime) -> dt.date:
 
 
 def report_sources(
-    principal, rng: ReportRange, *, groups: list[dict[str, Any]] | None = None
+    principal, rng: DateRange, *, groups: list[dict[str, Any]] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Leads, qualification and conversion by channel, by source and by campaign (one query)."""
     groups = _funnel_groups(principal, rng) if groups is None else groups

@@ -28,7 +28,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import DomainError, NotFoundError, TransitionNotAllowed
+from core.charts import PALETTE, STAGE_COLOURS, horizontal_bars, stacked_bars
+from core.exceptions import DomainError, NotFoundError, TransitionNotAllowed
 from deals.models import PartnerDeal
 from deals.selectors import deal_board, deal_get_for, deal_history
 from deals.services import (
@@ -40,7 +41,6 @@ from deals.services import (
     lead_convert,
     next_stage,
 )
-from leads.admin.charts import PALETTE, STAGE_COLOURS, horizontal_bars, stacked_bars
 from leads.models import Lead
 from leads.portal import forms
 from leads.portal.selectors import (

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from compliance.blind_index import email_index, phone_index
-from config.exceptions import NotFoundError
+from core.exceptions import NotFoundError
 from leads.models import PUBLIC_ID_PREFIX, Lead
 
 _PHONEISH = re.compile(r"^[+\d][\d\s()/.-]{4,}$")

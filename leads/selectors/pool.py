@@ -7,15 +7,12 @@ meaning of "score band 31–60" or "8–14 days since the last activity".
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import (
     Aggregate,
@@ -34,7 +31,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization, User
-from config.exceptions import NotFoundError
+from core.dates import DateRange
+from core.exceptions import NotFoundError
 from leads.models import Lead, LeadAssignment, LeadIntent, LeadMerge
 
 #: Score bands of the pool filters (inclusive), the same cut points as the stages.
@@ -243,24 +241,6 @@ def partner_choices() -> QuerySet[User]:
     )
 
 
-def estimate_count(queryset: QuerySet) -> int | None:
-    """The planner's row estimate for a queryset (PostgreSQL), so big lists never run COUNT(*)."""
-    connection = connections[queryset.db]
-    if connection.vendor != "postgresql":
-        return None
-    try:
-        sql, params = queryset.order_by().values("pk").query.sql_with_params()
-    except EmptyResultSet:  # e.g. queryset.none(): nothing to estimate
-        return 0
-    with connection.cursor() as cursor:
-        # The statement is Django's own compiled SQL with bound parameters.
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        plan = cursor.fetchone()[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
 # --- Statistics -------------------------------------------------------------------------------
 
 
@@ -273,34 +253,11 @@ class Median(Aggregate):
     allow_distinct = False
 
 
-@dataclass(frozen=True)
-class StatsRange:
-    date_from: date
-    date_to: date
-
-    @property
-    def start(self) -> datetime:
-        return timezone.make_aware(datetime.combine(self.date_from, time.min))
-
-    @property
-    def end(self) -> datetime:
-        return timezone.make_aware(datetime.combine(self.date_to + timedelta(days=1), time.min))
-
-    @property
-    def days(self) -> list[date]:
-        return [self.date_from + timedelta(days=n) for n in range((self.date_to - self.date_from).days + 1)]
-
-
-def stats_range(date_from: date | None = None, date_to: date | None = None) -> StatsRange:
+def stats_range(date_from: date | None = None, date_to: date | None = None) -> DateRange:
     """Default to the last 30 days; clamp to a year so one request cannot scan everything."""
-    today = timezone.localdate()
-    date_to = min(date_to or today, today)
-    date_from = date_from or date_to - timedelta(days=29)
-    if date_from > date_to:
-        date_from, date_to = date_to, date_from
-    if (date_to - date_from).days >= MAX_STATS_DAYS:
-        date_from = date_to - timedelta(days=MAX_STATS_DAYS - 1)
-    return StatsRange(date_from, date_to)
+    return DateRange.bounded(
+        date_from, date_to, default_from=lambda end: end - timedelta(days=29), max_days=MAX_STATS_DAYS
+    )
 
 
 def _hours(value: timedelta | None) -> float | None:
@@ -315,7 +272,7 @@ def _median(values: list[timedelta]) -> timedelta | None:
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def pool_volume(rng: StatsRange, platform_pk: int) -> dict[str, Any]:
+def pool_volume(rng: DateRange, platform_pk: int) -> dict[str, Any]:
     """New pool leads per channel and day (leads that went to a partner straight away are not counted)."""
     accepted = LeadAssignment.objects.filter(lead=OuterRef("pk"), status=LeadAssignment.Status.ACCEPTED)
     rows = (
@@ -358,7 +315,7 @@ def pool_snapshot(platform_pk: int, now: datetime) -> dict[str, Any]:
     }
 
 
-def offer_outcomes(rng: StatsRange) -> dict[str, Any]:
+def offer_outcomes(rng: DateRange) -> dict[str, Any]:
     """Per partner: offers made in the range, how they ended, acceptance rate and median time to accept."""
     S = LeadAssignment.Status
     offers = LeadAssignment.objects.filter(offered_at__gte=rng.start, offered_at__lt=rng.end)
@@ -404,7 +361,7 @@ def offer_outcomes(rng: StatsRange) -> dict[str, Any]:
     return {"partners": partners, "totals": totals}
 
 
-def offer_expiries(rng: StatsRange) -> dict[str, Any]:
+def offer_expiries(rng: DateRange) -> dict[str, Any]:
     """Offers that ran out, per day of expiry."""
     rows = (
         LeadAssignment.objects.filter(

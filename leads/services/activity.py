@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from compliance.services import audit_record
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from leads.models import Lead, LeadActivity, LeadIntent
 from leads.scoring_defaults import DECAY_CODES
 from leads.services.config import tenant_config

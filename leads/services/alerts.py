@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Notification, User
 from accounts.services import notification_create
-from compliance.services import on_commit
-from config.exceptions import TransientError
+from core.exceptions import TransientError
+from core.transactions import on_commit
 from leads.models import Lead, LeadAlert, LeadScoreHistory
 
 logger = logging.getLogger(__name__)

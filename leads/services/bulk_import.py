@@ -56,9 +56,10 @@ from accounts.models import Organization, User
 from compliance import crypto
 from compliance.fields import EncryptedTextField
 from compliance.models import AuditEvent
-from compliance.services import audit_event_build, audit_record, on_commit
-from config.db import bound_cursor
-from config.exceptions import DomainError, TransientError
+from compliance.services import audit_event_build, audit_record
+from core.db import bound_cursor
+from core.exceptions import DomainError, TransientError
+from core.transactions import on_commit
 from leads.bulk import COMPANY_UPSERT_TOUCH, bulk_update_sql, insert_sql
 from leads.importers import ROW_ERROR, ColumnMap, LeadFileReader, LeadFileWriter, Row
 from leads.models import (

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from compliance.services import audit_record
-from config.exceptions import DomainError, TransitionNotAllowed
+from core.exceptions import DomainError, TransitionNotAllowed
 from leads.models import Lead, LeadActivity, LeadScoreHistory
 
 DEFAULT_SCORE_WEIGHTS = {"p": Decimal("0.40"), "i": Decimal("0.35"), "e": Decimal("0.25")}

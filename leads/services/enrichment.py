@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 from django.db import transaction
 
-from config.exceptions import TransientError
+from core.exceptions import TransientError
 from leads.models import Company, Lead, LeadActivity, LeadEnrichment, LeadIntent
 from leads.normalize import Verification, is_free_mail
 from leads.services.config import tenant_config

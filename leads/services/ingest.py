@@ -18,8 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
-from compliance.services import audit_event_build, audit_record, on_commit
-from config.exceptions import ConflictError, DomainError, TransientError
+from compliance.services import audit_event_build, audit_record
+from core.exceptions import ConflictError, DomainError, TransientError
+from core.transactions import on_commit
 from leads.bulk import COMPANY_UPSERT_TOUCH, chaining_supported, db_value, insert_sql, mark_saved, run_chain
 from leads.models import (
     ATTRIBUTION_FIELDS,

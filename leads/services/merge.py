@@ -21,8 +21,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from compliance.models import ConsentRecord
-from compliance.services import audit_record, on_commit
-from config.exceptions import ConflictError, DomainError, NotFoundError
+from compliance.services import audit_record
+from core.exceptions import ConflictError, DomainError, NotFoundError
+from core.transactions import on_commit
 from leads.models import (
     ATTRIBUTION_FIELDS,
     Company,

@@ -20,8 +20,9 @@ from django.utils.translation import gettext_noop, override
 from accounts.models import Notification, Organization, PartnerProfile, User
 from accounts.services import notification_create
 from compliance.models import ConsentRecord
-from compliance.services import audit_record, consent_grant, on_commit
-from config.exceptions import ConflictError, DomainError, NotFoundError
+from compliance.services import audit_record, consent_grant
+from core.exceptions import ConflictError, DomainError, NotFoundError
+from core.transactions import on_commit
 from leads.models import AssignmentDecision, Lead, LeadAssignment
 from leads.selectors.capacity import partner_capacities
 from leads.services.ingest import lead_identities_share

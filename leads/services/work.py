@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from leads.models import Lead, LeadActivity
 from leads.services.core import lead_activity_add, lead_status_transition
 

@@ -77,7 +77,7 @@ def test_api_key_is_shown_once_hashed_and_revocable(api_client, platform_org, ad
 
 
 def test_api_key_scopes_are_validated(platform_org):
-    from config.exceptions import DomainError
+    from core.exceptions import DomainError
 
     with pytest.raises(DomainError):
         api_key_create(organization=platform_org, name="x", scopes=["root"], actor=None)

@@ -9,9 +9,9 @@ from django.contrib.auth.models import AnonymousUser
 
 from accounts.authentication import ApiKeyPrincipal
 from accounts.models import User
-from accounts.permissions import IsPartner, IsPlatformAdmin, IsStaffRole, require_scope
 from accounts.selectors import partner_list_active, user_get_by_id_or_email
 from accounts.services import api_key_create
+from core.permissions import IsPartner, IsPlatformAdmin, IsStaffRole, require_scope
 from tests.accounts.factories import PartnerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -85,7 +85,7 @@ def test_consent_grant_and_revoke_are_recorded_and_audited(partner_user):
 def test_on_commit_runs_after_commit_only_and_survives_a_failing_side_effect(
     django_capture_on_commit_callbacks, caplog
 ):
-    from compliance.services import on_commit
+    from core.transactions import on_commit
 
     calls: list[str] = []
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from compliance.models import AuditEvent
-from config.exceptions import ConflictError, DomainError, TransitionNotAllowed
+from core.exceptions import ConflictError, DomainError, TransitionNotAllowed
 from deals.models import DealStageChange, PartnerDeal
 from deals.services import DEAL_TRANSITIONS, deal_lose, deal_move_stage, deal_update, deal_win, lead_convert
 from leads.models import Lead, LeadActivity

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import PartnerProfile, User
 from compliance.models import AuditEvent
-from leads.admin.paginator import EstimatedCountPaginator
+from core.pagination import EstimatedCountPaginator
 from leads.models import Lead, LeadActivity, LeadAssignment, LeadIntent, LeadMerge, LeadScoreHistory
 from leads.services import lead_merge, offer_accept, offer_create
 from tests.accounts.factories import PartnerFactory

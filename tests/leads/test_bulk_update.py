@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compliance.crypto import decrypt
-from config.db import bound_cursor
+from core.db import bound_cursor
 from leads.bulk import bulk_update_sql
 from leads.models import Lead
 from tests.leads.factories import LeadFactory

@@ -7,7 +7,7 @@ import json
 import pytest
 import responses
 
-from config.exceptions import TransientError
+from core.exceptions import TransientError
 from leads.models import Company, Lead, LeadEnrichment, LeadIntent
 from leads.services import lead_enrich, lead_ingest
 from leads.services.enrichment import guess_company_name, parse_analysis, seniority_of

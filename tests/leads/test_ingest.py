@@ -9,7 +9,7 @@ from django.db import connection
 
 from compliance.blind_index import blind_index
 from compliance.models import AuditEvent
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from leads.models import Lead, LeadActivity, LeadEnrichment, LeadIdentity, LeadMerge, LeadVerification
 from leads.normalize import split_full_name
 from leads.services import NoIdentityError, ingest_lead, lead_ingest

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from compliance.models import AuditEvent, ConsentRecord
 from compliance.services import consent_grant
-from config.exceptions import ConflictError, DomainError
+from core.exceptions import ConflictError, DomainError
 from leads.models import Company, Lead, LeadActivity, LeadEnrichment, LeadIdentity, LeadIntent, LeadMerge
 from leads.services import lead_ingest, lead_merge, lead_opt_out, lead_unmerge
 from tests.accounts.factories import PartnerFactory

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from compliance.models import AuditEvent
-from config.exceptions import DomainError, TransitionNotAllowed
+from core.exceptions import DomainError, TransitionNotAllowed
 from leads.models import Lead, LeadScoreHistory, ScoringRule, generate_public_id
 from leads.services import lead_create, lead_score_set, lead_status_transition, weighted_score
 from tests.leads.factories import LeadFactory

@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 
 from accounts.models import Notification, PartnerProfile, User
 from compliance.models import AuditEvent, ConsentRecord
-from config.exceptions import ConflictError, DomainError, NotFoundError
+from core.exceptions import ConflictError, DomainError, NotFoundError
 from leads.models import Lead, LeadAssignment, PipelineSettings
 from leads.offer_tasks import offer_expire_due_task
 from leads.services import (

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import PartnerProfile, User
 from compliance.models import ConsentRecord
-from config.exceptions import ConflictError, NotFoundError
+from core.exceptions import ConflictError, NotFoundError
 from leads.models import Lead, LeadAssignment
 from leads.selectors.pool import offer_get_for_partner
 from leads.services import offer_accept, offer_create, offer_expire_due

@@ -11,9 +11,9 @@ from django.db import OperationalError
 from django.test import RequestFactory, override_settings
 from kombu.exceptions import OperationalError as BrokerDown
 
+from core.ratelimit import client_ip, ip_allowed
 from tests.webhooks.conftest import VERIFY_TOKEN, fixture_bytes, sign
 from webhooks.models import WebhookDelivery, WebhookEvent
-from webhooks.ratelimit import client_ip, ip_allowed
 from webhooks.services import webhook_events_sweep
 
 pytestmark = pytest.mark.django_db

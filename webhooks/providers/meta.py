@@ -21,8 +21,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
-from config.api import error_body
-from config.exceptions import TransientError
+from core.api import error_body
+from core.exceptions import TransientError
 
 logger = logging.getLogger(__name__)
 

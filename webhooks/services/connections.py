@@ -11,8 +11,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Notification, User
 from accounts.services import notify_platform_staff
-from compliance.services import audit_record, on_commit
-from config.exceptions import DomainError
+from compliance.services import audit_record
+from core.exceptions import DomainError
+from core.transactions import on_commit
 from webhooks.models import MetaPageConnection, Provider
 from webhooks.providers.meta import GraphError
 from webhooks.services.inbox import webhook_events_replay_failed

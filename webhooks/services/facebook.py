@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from compliance.models import ConsentRecord
 from compliance.services import consent_grant
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from leads.models import Lead
 from leads.services import lead_ingest
 from webhooks.mapping import checked_disclaimers, map_graph_lead

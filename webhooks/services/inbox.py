@@ -21,12 +21,13 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.db.models import F, Q
 from django.utils import timezone
 
-from compliance.services import audit_record, on_commit
-from config.celery import publish_lean
-from config.db import bound_cursor
-from config.exceptions import DomainError, TransientError
+from compliance.services import audit_record
+from core.celery import publish_lean
+from core.db import bound_cursor
+from core.exceptions import DomainError, TransientError
+from core.ratelimit import RateLimitHit
+from core.transactions import on_commit
 from webhooks.models import WebhookDelivery, WebhookEvent
-from webhooks.ratelimit import RateLimitHit
 from webhooks.registry import EventItem, HandlerResult, PermanentEventError, get_provider
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from compliance.services import on_commit
+from core.transactions import on_commit
 from leads.models import Lead
 from leads.services import lead_ingest, lead_intent_add
 from webhooks.intent import IntentAnalysis, analyse, find_emails, find_phones

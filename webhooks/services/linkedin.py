@@ -24,7 +24,7 @@ from accounts.models import User
 from compliance.blind_index import blind_index
 from compliance.models import ConsentRecord
 from compliance.services import consent_grant
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from leads.models import Lead, LeadIdentity
 from leads.services import lead_anonymize, lead_ingest
 from webhooks.linkedin_mapping import map_lead_form_response, meta_key

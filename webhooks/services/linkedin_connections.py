@@ -19,8 +19,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Notification, User
 from accounts.services import notify_platform_staff
-from compliance.services import audit_record, on_commit
-from config.exceptions import DomainError
+from compliance.services import audit_record
+from core.exceptions import DomainError
+from core.transactions import on_commit
 from webhooks.models import LinkedInConnection, Provider
 from webhooks.providers.linkedin_client import (
     OWNER_URN,

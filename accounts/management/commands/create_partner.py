@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import partner_create
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from leads.importers import FORMATS, ROW_TEXT, ColumnMap, ImportFileError, LeadFileReader, load_mapping
 from leads.management.lookups import organization_by_slug_or_id, user_by_email
 from leads.models import Lead

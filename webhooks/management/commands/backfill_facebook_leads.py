@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from webhooks.models import MetaPageConnection
 from webhooks.providers.meta import GraphError
 from webhooks.services import facebook_form_backfill

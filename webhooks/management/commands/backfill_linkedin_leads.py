@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from webhooks.management.commands.backfill_facebook_leads import _since
 from webhooks.models import LinkedInConnection
 from webhooks.providers.linkedin_client import LinkedInError, LinkedInOAuthError

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from webhooks.providers.linkedin_client import LEAD_TYPES, LinkedInClient, LinkedInError, LinkedInTokenError, TokenSet
 from webhooks.providers.linkedin_client import owner_kind as kind_of
 from webhooks.services import linkedin_connection_connect

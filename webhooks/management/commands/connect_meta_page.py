@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 from webhooks.providers.meta import GraphClient, GraphError, GraphTokenError
 from webhooks.services import meta_page_connect
 

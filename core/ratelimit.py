@@ -21,7 +21,7 @@ from django.core.cache import caches
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
-from config.redis_clients import redis_client, run_script
+from core.redis import redis_client, run_script
 
 logger = logging.getLogger(__name__)
 

@@ -1,26 +1,21 @@
-"""API plumbing shared by every app: the one error shape, pagination, JSON 404/500 and health."""
+"""API plumbing shared by every app: the one error shape, its exception handler and JSON 404/500."""
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import re_path
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.exceptions import DomainError
+from core.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +75,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-class DefaultPagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
@@ -120,57 +110,3 @@ def csrf_failure(request: HttpRequest, reason: str = ""):
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     return django_csrf_failure(request, reason=reason)
-
-
-def _check_database() -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:
-        return {"ok": False, "error": type(exc).__name__}
-    return {"ok": True, "vendor": connection.vendor, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-
-
-def _check_redis() -> dict[str, Any]:
-    if not settings.REDIS_URL:
-        return {"ok": True, "configured": False}
-    import redis
-
-    started = time.perf_counter()
-    try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:
-        return {"ok": False, "configured": True, "error": type(exc).__name__}
-    return {"ok": True, "configured": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-
-
-def _celery_status() -> dict[str, Any]:
-    from config.celery import HEARTBEAT_CACHE_KEY
-
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return {"mode": "eager"}
-    try:
-        beat = cache.get(HEARTBEAT_CACHE_KEY)
-    except Exception:
-        beat = None
-    return {"mode": "worker", "last_heartbeat_age_s": round(time.time() - beat, 1) if beat else None}
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Report database and Redis reachability; 503 when either is down (load balancers read it)."""
-    database = _check_database()
-    redis_status = _check_redis()
-    healthy = database["ok"] and redis_status["ok"]
-    body = {
-        "status": "ok" if healthy else "unavailable",
-        "database": database,
-        "redis": redis_status,
-        "celery": _celery_status(),
-    }
-    return JsonResponse(body, status=200 if healthy else 503)

@@ -1,10 +1,12 @@
-"""DRF permission classes by role and API-key scope."""
+"""DRF permission classes by role and API-key scope.
+
+They read the principal's role properties (``is_staff_role``, ``is_platform_admin``, ``is_partner``,
+``has_scope``) and never import ``accounts``, so every floor can guard its API with them.
+"""
 
 from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
-
-from accounts.models import User
 
 
 class IsStaffRole(BasePermission):
@@ -12,9 +14,7 @@ class IsStaffRole(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(
-            user and user.is_authenticated and user.is_active and getattr(user, "role", None) in User.STAFF_ROLES
-        )
+        return bool(user and user.is_authenticated and user.is_active and getattr(user, "is_staff_role", False))
 
 
 class IsPlatformAdmin(BasePermission):
