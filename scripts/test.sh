@@ -41,6 +41,7 @@ if [ $# -eq 0 ]; then
   echo "== ruff check";            .venv/bin/ruff check .
   echo "== ruff format --check";   .venv/bin/ruff format --check .
   echo "== makemigrations --check"; .venv/bin/python manage.py makemigrations --check --dry-run
+  echo "== lint-imports (floors)";  .venv/bin/lint-imports --no-cache
 fi
 echo "== pytest"
 exec .venv/bin/python -m pytest "$@"

@@ -80,28 +80,3 @@ def test_consent_grant_and_revoke_are_recorded_and_audited(partner_user):
     assert types.count("consent.granted") == 1 and types.count("consent.revoked") == 1
     with pytest.raises(ValueError):
         consent_grant(code="MARKETING_EMAIL", version="1", lead=lead, user=partner_user, actor=None)
-
-
-def test_on_commit_runs_after_commit_only_and_survives_a_failing_side_effect(
-    django_capture_on_commit_callbacks, caplog
-):
-    from core.transactions import on_commit
-
-    calls: list[str] = []
-
-    def broken_enqueue():
-        raise ConnectionError("redis is down")
-
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        on_commit(calls.append, "sent")
-        on_commit(broken_enqueue)
-        on_commit(calls.append, "after the failure")
-        assert calls == []  # nothing before the commit
-    assert len(callbacks) == 3
-    assert calls == ["sent", "after the failure"]
-    assert "redis is down" in caplog.text
-
-    with pytest.raises(RuntimeError), transaction.atomic():
-        on_commit(calls.append, "rolled back")
-        raise RuntimeError
-    assert "rolled back" not in calls
