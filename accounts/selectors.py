@@ -22,3 +22,8 @@ def user_get_by_id_or_email(value: str | int) -> User | None:
     if text.isdigit():
         return User.objects.filter(pk=int(text)).first()
     return User.objects.filter(email=text.lower()).first()
+
+
+def staff_list_active() -> QuerySet[User]:
+    """Active platform admins and internal ops users: who hears about pool leads and broken connections."""
+    return User.objects.filter(is_active=True, role__in=User.STAFF_ROLES).order_by("pk")

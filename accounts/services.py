@@ -1,16 +1,18 @@
-"""Write operations for tenants, users, partners and API keys."""
+"""Write operations for tenants, users, partners and API keys, and the one way to notify users."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +21,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import ApiKey, Notification, Organization, PartnerProfile, Team, User
 from compliance.services import audit_record
-from core.exceptions import ConflictError, DomainError
+from core.exceptions import ConflictError, DomainError, TransientError
+from core.transactions import on_commit
+from integrations.slack import slack_configured
 
 API_KEY_PREFIX = "lp"
 
@@ -246,16 +250,10 @@ def api_key_verify(raw_key: str) -> ApiKey | None:
     return api_key
 
 
-def notification_create(
-    *,
-    recipient: User,
-    title: str,
-    body: str = "",
-    url: str = "",
-    kind: str = Notification.Kind.SYSTEM,
-    dedup_key: str = "",
+def _notice_create(
+    *, recipient: User, kind: str, title: str, body: str, url: str, dedup_key: str
 ) -> Notification | None:
-    """Store an in-app notice; with a ``dedup_key`` the same recipient gets it once (returns None then)."""
+    """Store one in-app notice; with a ``dedup_key`` the same recipient gets it once (returns None then)."""
     if dedup_key:
         obj, created = Notification.objects.get_or_create(
             recipient=recipient,
@@ -266,14 +264,68 @@ def notification_create(
     return Notification.objects.create(recipient=recipient, title=title[:200], body=body, url=url[:500], kind=kind)
 
 
-def notify_platform_staff(
-    *, title: str, body: str = "", url: str = "", kind: str = Notification.Kind.SYSTEM, dedup_key: str = ""
+def notify(
+    *,
+    users: Iterable[User],
+    kind: str,
+    title: str,
+    context: Mapping[str, Any],
+    body: str = "",
+    url: str = "",
+    dedup_key: str = "",
+    email: bool = False,
+    slack: str = "",
 ) -> list[Notification]:
-    """Notify every active platform admin and internal ops user (pool leads, broken connections)."""
-    recipients = User.objects.filter(is_active=True, role__in=[User.Role.PLATFORM_ADMIN, User.Role.INTERNAL_OPS])
-    created = []
+    """Tell users something: an in-app notice each, and by email and Slack when asked.
+
+    ``title`` and ``body`` are message ids (mark them with ``gettext_noop``), translated into the
+    active language (a worker picks it with ``translation.override``) and filled from ``context``.
+    ``url`` is a path from ``reverse()``; a notice that also leaves the app by email or Slack carries
+    it absolute (``SITE_URL``), an in-app one keeps the path. ``slack`` is the Slack text, filled
+    from ``context`` plus the finished ``title``, ``body`` and ``url``; it is posted once per call,
+    and only when ``SLACK_WEBHOOK_URL`` is set.
+
+    Inactive users are skipped. With a ``dedup_key`` each user is told once: a user who had it gets
+    nothing, and when every user had it, nothing goes out at all (a redelivered task is a no-op).
+    The notices are written in the caller's transaction; the email (one message to every newly
+    notified user) and the Slack post go out after it commits, each in its own task that retries
+    on transient failures. Returns the notices written.
+    """
+    recipients = [user for user in users if user.is_active]
+    values = dict(context)
+    title = _(title) % values
+    body = _(body) % values if body else ""
+    if url.startswith("/") and (email or slack):
+        url = f"{settings.SITE_URL}{url}"
+    notices = []
     for user in recipients:
-        notice = notification_create(recipient=user, title=title, body=body, url=url, kind=kind, dedup_key=dedup_key)
+        notice = _notice_create(recipient=user, kind=kind, title=title, body=body, url=url, dedup_key=dedup_key)
         if notice is not None:
-            created.append(notice)
-    return created
+            notices.append(notice)
+    if recipients and not notices:
+        return []
+    from accounts.tasks import notification_email_task, notification_slack_task
+
+    if email and notices:
+        on_commit(notification_email_task.delay, [notice.pk for notice in notices])
+    if slack and slack_configured():
+        on_commit(notification_slack_task.delay, slack % {**values, "title": title, "body": body, "url": url})
+    return notices
+
+
+def notification_email_send(*, notification_ids: list[int]) -> int:
+    """Email the notices of one ``notify`` call: one message to all their recipients; returns how many."""
+    notices = list(Notification.objects.filter(pk__in=notification_ids).select_related("recipient").order_by("pk"))
+    if not notices:
+        return 0
+    first = notices[0]
+    try:
+        send_mail(
+            subject=first.title,
+            message="\n\n".join(part for part in (first.body, first.url) if part),
+            from_email=None,
+            recipient_list=[notice.recipient.email for notice in notices],
+        )
+    except Exception as exc:  # SMTP and socket errors alike: the task tries again
+        raise TransientError(f"notification email failed: {exc.__class__.__name__}") from exc
+    return len(notices)

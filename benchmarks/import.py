@@ -5,9 +5,9 @@
 
 Generates a German-Excel style CSV (";" separated, UTF-8 with BOM) in a temp dir with 5 % duplicates
 (half exact copies, half bringing a new phone number or city) and 0.1 % bad rows, then in the same
-run times ``import_leads`` into a scratch PostgreSQL database (``lp_bench_import``, recreated each
-run) against two plain baselines: a raw psycopg ``COPY`` of the file's bytes into a scratch table of
-text columns (the server parses the CSV), and a COPY fed from Python (``csv.reader`` ->
+run times ``import_leads`` into a scratch PostgreSQL database (``lp_bench_import``, or ``BENCH_DB``;
+recreated each run) against two plain baselines: a raw psycopg ``COPY`` of the file's bytes into a
+scratch table of text columns (the server parses the CSV), and a COPY fed from Python (``csv.reader`` ->
 ``write_row``, no validation: the guide's "COPY from Python" figure). Celery runs
 on a real broker (Redis database ``BENCH_REDIS``, flushed each run), as in production: the import
 queues one scoring batch per import batch, and once it has finished a Celery worker (prefork, one
@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB_NAME = "lp_bench_import"
+DB_NAME = os.environ.get("BENCH_DB", "lp_bench_import")
 SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/13")
 

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "campaigns.apps.CampaignsConfig",
     "webhooks.apps.WebhooksConfig",
     "followups.apps.FollowupsConfig",
+    "portal.apps.PortalConfig",
 ]
 
 MIDDLEWARE = [
@@ -185,27 +186,27 @@ CELERY_TIMEZONE = "Europe/Berlin"
 # The one beat schedule of the product; later features add their periodic tasks here.
 CELERY_BEAT_SCHEDULE = {
     "celery-heartbeat": {"task": "config.celery_heartbeat", "schedule": timedelta(minutes=1)},
-    "leads-decay": {"task": "leads.decay", "schedule": crontab(hour=3, minute=15)},
+    "leads-decay": {"task": "leads.lead_decay_task", "schedule": crontab(hour=3, minute=15)},
 }
 # Webhooks: re-enqueue ledger events that are due for a retry or stuck (worker died, Redis was down).
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
-    "task": "webhooks.tasks.webhook_events_sweep_task",
+    "task": "webhooks.webhook_events_sweep_task",
     "schedule": timedelta(minutes=1),
 }
 CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
-    "task": "webhooks.tasks.webhook_payloads_purge_task",
+    "task": "webhooks.webhook_payloads_purge_task",
     "schedule": crontab(hour=3, minute=40),
 }
 # LinkedIn: refresh access tokens a week before they expire; dead tokens mark the connection broken.
 CELERY_BEAT_SCHEDULE["linkedin-token-refresh"] = {
-    "task": "webhooks.tasks.linkedin_tokens_refresh_task",
+    "task": "webhooks.linkedin_tokens_refresh_task",
     "schedule": timedelta(hours=1),
 }
 # Pool offers: expire unanswered offers (48 h) and re-offer when auto-assignment is on.
 CELERY_BEAT_SCHEDULE["leads-offer-expiry"] = {"task": "leads.offer_expire_due_task", "schedule": timedelta(minutes=5)}
 # Imports: score leads whose queued scoring batch got lost (Redis down at enqueue, worker died).
 CELERY_BEAT_SCHEDULE["leads-score-pending"] = {
-    "task": "leads.score_pending_sweep",
+    "task": "leads.lead_score_pending_sweep_task",
     "schedule": timedelta(minutes=5),
 }
 # Pool statistics: keep the default 30-day figures warm, so the page and API-553 never count cold.

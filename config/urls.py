@@ -20,10 +20,11 @@ urlpatterns = [
     api_path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.urls")),
     path("api/", include("deals.urls")),
+    path("api/", include("portal.api")),
     path("api/", include("leads.urls")),
-    path("portal/leads/", include("leads.portal.urls")),
+    path("portal/leads/", include("portal.urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("integrations/", include("webhooks.integrations")),
+    path("integrations/", include("webhooks.linkedin_oauth")),
 ]
 
 handler400 = "core.api.bad_request"

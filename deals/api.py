@@ -1,61 +1,32 @@
-"""Deal API for partners (API-520–525): list, create from a lead, detail, move, win, lose.
+"""Deal API for partners (API-520–525): list, create from a lead, detail, move, win, lose; and the lead side of
+deals: a lead with its deal (API-501) and converting a lead (API-503).
 
-Thin views: validate, call one selector or service, serialize. Another partner's deal is a 404.
+Thin views: validate, call one selector or service, serialize. Another partner's deal or lead is a 404.
 """
 
 from __future__ import annotations
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_schema import READ_ERRORS, WRITE_ERRORS, error_responses
 from core.pagination import DefaultPagination
 from core.permissions import IsPartner
 from deals.models import PartnerDeal
 from deals.selectors import deal_get_for, deal_history, deal_list_for
 from deals.services import START_STAGE_CHOICES, deal_lose, deal_move_stage, deal_win, lead_convert
+from leads.api.leads import LeadOutputSerializer
+from leads.api.partner import ActivityOutputSerializer
+from leads.models import Lead
 from leads.selectors import lead_get_for
+from leads.selectors.work import lead_next_follow_up, lead_timeline
 
-# --- Shared serializers -----------------------------------------------------------------------
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    class Meta:
-        ref_name = "ApiErrorDetail"
-
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(required=False)
-
-
-class ErrorOutputSerializer(serializers.Serializer):
-    """SPEC §6's one error shape, for the schema."""
-
-    class Meta:
-        ref_name = "ApiError"
-
-    error = ErrorDetailSerializer()
-
-
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """Document the error statuses an operation can answer with (all in the one error shape)."""
-    descriptions = {
-        400: "Invalid input",
-        401: "Not authenticated",
-        403: "Not a sales partner",
-        404: "Unknown or another partner's object",
-        409: "Transition not allowed or conflicting state",
-        422: "A business rule refused the input",
-    }
-    return {code: OpenApiResponse(ErrorOutputSerializer, description=descriptions[code]) for code in codes}
-
-
-READ_ERRORS = (400, 401, 403, 404)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
+# --- Serializers ------------------------------------------------------------------------------
 
 
 class CommissionSplitSerializer(serializers.Serializer):
@@ -136,6 +107,33 @@ class DealPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = DealOutputSerializer(many=True)
+
+
+class LeadDetailOutputSerializer(LeadOutputSerializer):
+    """The lead JSON plus what working it needs: its deal, the next follow-up and the latest activities."""
+
+    deal = serializers.SerializerMethodField()
+    next_follow_up = serializers.SerializerMethodField()
+    activities = serializers.SerializerMethodField()
+
+    class Meta(LeadOutputSerializer.Meta):
+        ref_name = "PartnerLeadDetail"
+        fields = [*LeadOutputSerializer.Meta.fields, "deal", "next_follow_up", "activities"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_deal(self, lead: Lead) -> str | None:
+        deal_id = PartnerDeal.objects.filter(lead=lead).values_list("pk", flat=True).first()
+        return str(deal_id) if deal_id else None
+
+    @extend_schema_field(serializers.DateField(allow_null=True))
+    def get_next_follow_up(self, lead: Lead) -> str | None:
+        value = lead_next_follow_up(lead=lead)
+        return value.isoformat() if value else None
+
+    @extend_schema_field(ActivityOutputSerializer(many=True))
+    def get_activities(self, lead: Lead) -> list[dict]:
+        return ActivityOutputSerializer(lead_timeline(lead=lead, limit=20), many=True).data
 
 
 # --- Views ------------------------------------------------------------------------------------
@@ -317,3 +315,54 @@ class DealLoseApi(APIView):
         serializer.is_valid(raise_exception=True)
         deal = deal_lose(deal=deal, actor=request.user, reason=serializer.validated_data["reason"])
         return Response(DealOutputSerializer(deal).data)
+
+
+# --- The lead side of deals (API-501, API-503) -----------------------------------------------
+
+
+class LeadDetailApi(APIView):
+    permission_classes = [IsPartner]
+
+    @extend_schema(
+        operation_id="API-501_lead_detail",
+        summary="API-501 One of my leads, with its deal, next follow-up and latest activities",
+        responses={200: LeadDetailOutputSerializer, **error_responses(*READ_ERRORS)},
+        tags=["leads"],
+    )
+    def get(self, request, lead_id: str):
+        return Response(LeadDetailOutputSerializer(lead_get_for(request.user, lead_id)).data)
+
+
+class LeadConvertApi(APIView):
+    permission_classes = [IsPartner]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PartnerLeadConvertInput"
+
+        stage = serializers.ChoiceField(choices=START_STAGE_CHOICES, default=PartnerDeal.Stage.LEAD)
+        deal_value = serializers.DecimalField(
+            max_digits=14, decimal_places=2, min_value=0, max_value=999_999_999_999, required=False, default=0
+        )
+        expected_close_date = serializers.DateField(required=False, allow_null=True, default=None)
+        listing_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="API-503_lead_convert",
+        summary="API-503 Convert a qualified lead into a deal",
+        description="The lead becomes `converted` (audited `lead.converted`) and its deal carries the lead's split: "
+        'pool leads {"platform": "0.3333", "partner": "0.6667"}, own leads {"platform": "0", "partner": "1"}. '
+        "Converting again returns the existing deal (200).",
+        request=InputSerializer,
+        responses={201: DealOutputSerializer, 200: DealOutputSerializer, **error_responses(*WRITE_ERRORS)},
+        tags=["leads"],
+    )
+    def post(self, request, lead_id: str):
+        lead = lead_get_for(request.user, lead_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        had_deal = PartnerDeal.objects.filter(lead=lead).exists()
+        deal = lead_convert(lead=lead, actor=request.user, **serializer.validated_data)
+        return Response(
+            DealOutputSerializer(deal).data, status=status.HTTP_200_OK if had_deal else status.HTTP_201_CREATED
+        )

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from core.exceptions import NotFoundError
 from deals.models import DealStageChange, PartnerDeal
+from leads.models import Lead
 
 Stage = PartnerDeal.Stage
 
@@ -53,6 +54,11 @@ def deal_list_for(
         except ValueError:
             qs = qs.filter(lead__public_id=lead.upper())
     return qs.order_by(ordering, "-id")
+
+
+def deal_for_lead(*, lead: Lead) -> PartnerDeal | None:
+    """The deal of a converted lead with what the lead page shows of it, or None before conversion."""
+    return PartnerDeal.objects.filter(lead=lead).only("id", "stage", "title", "deal_value", "commission_split").first()
 
 
 def deal_history(*, deal: PartnerDeal) -> QuerySet[DealStageChange]:

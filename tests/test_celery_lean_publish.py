@@ -16,9 +16,9 @@ from django.test import RequestFactory
 
 from config.celery import app
 from core import celery as lean
+from core import ratelimit
 from core.celery import publish_lean
 from core.ratelimit import RateLimitHit
-from core import ratelimit
 
 ran: list[tuple[int, str]] = []
 ran_event = threading.Event()

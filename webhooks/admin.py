@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from core.exceptions import DomainError
 from core.pagination import EstimatedCountPaginator
+from integrations.linkedin.client import LinkedInOAuthError
 from webhooks.mapping import IGNORE, KEEP_AS_ATTRIBUTE, TARGETS
 from webhooks.models import (
     Conversation,
@@ -27,7 +28,6 @@ from webhooks.models import (
     MetaPageConnection,
     WebhookEvent,
 )
-from webhooks.providers.linkedin_client import LinkedInOAuthError
 from webhooks.selectors import connection_health_rows, ledger_stats, webhook_event_list
 from webhooks.services import meta_page_save, webhook_event_replay
 from webhooks.services.instagram import window_open

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from integrations.linkedin.client import form_ref_of, owner_urn_of
 from webhooks.mapping import COUNTRY_NAMES, field_key
-from webhooks.providers.linkedin_client import form_ref_of, owner_urn_of
 
 #: ``predefinedField`` → payload key; earlier entries win (EMAIL before WORK_EMAIL).
 PREDEFINED_TARGETS: tuple[tuple[str, str], ...] = (

@@ -1,4 +1,4 @@
-"""Inbound webhooks (SPEC §3, §5–6): the inbox ledger, Meta page connections and Instagram threads."""
+"""Inbound webhooks (SPEC §3, §5–6): the webhook ledger, Meta page connections and Instagram threads."""
 
 from __future__ import annotations
 

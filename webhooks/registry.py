@@ -1,8 +1,12 @@
 """The provider registry: what the shared webhook layer needs to know about each sender.
 
+Receiver → handler → ``lead_ingest`` goes through this importlib registry: ``WebhooksConfig.ready``
+imports each module of ``PROVIDER_MODULES`` (``webhooks/apps.py``), which calls ``register()``, and the
+receiver and the task look a provider up by name (the ``<provider>`` path segment) with ``get_provider()``.
+
 A provider contributes a signature verifier, a splitter that turns one delivery into items with
 their dedup keys, a ``{event_type: handler}`` dispatch table, and optionally a GET handshake and
-connection-health rows. The receiver view, the inbox ledger, the processing task, the sweeper and
+connection-health rows. The receiver view, the ledger, the processing task, the sweeper and
 the admin are the same for every provider (Facebook, Instagram, LinkedIn).
 """
 

@@ -127,7 +127,7 @@ def connection_health_rows() -> list[HealthRow]:
 
 def ledger_stats(now: datetime | None = None) -> list[dict]:
     """Per provider: events in the last 24 h, failed, waiting (received) and stuck (processing > 15 min)."""
-    from webhooks.services.inbox import STUCK_AFTER
+    from webhooks.services.ledger import STUCK_AFTER
 
     now = now or timezone.now()
     since = now - timedelta(hours=24)

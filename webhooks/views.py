@@ -1,5 +1,9 @@
 """The one webhook receiver for every provider (``/webhooks/<provider>/``).
 
+Receiver → handler → ``lead_ingest`` goes through the importlib registry in ``webhooks/registry.py``: the
+provider is looked up by its path segment with ``get_provider()`` (unknown: 404), among the modules of
+``webhooks.providers`` that ``WebhooksConfig.ready`` imported and that registered themselves.
+
 Order, cheapest and safest first: IP allowlist (403) → rate limit (429, decided without a round
 trip; the hit is counted on the way out, see ``RateLimitHit``) → GET handshake →
 body size (413) → JSON content type (415) → signature over the raw bytes (401) → parse (400) →

@@ -17,13 +17,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from core.api_schema import error_responses
 from core.pagination import DefaultPagination
 from core.permissions import IsPartner, IsStaffRole, require_scope
-from deals.api import error_responses
 from leads.api.serializers import LeadContactInputSerializer
 from leads.models import Lead
-from leads.portal.selectors import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, lead_list_for
 from leads.selectors import lead_get_for
+from leads.selectors.work import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, lead_list_for
 from leads.services import lead_ingest, lead_merge, lead_track_activity
 
 UUID_OR_PUBLIC_ID = r"(?P<lead_id>[0-9a-fA-F-]{36}|SOT-LEAD-[A-Z2-7]{8})"

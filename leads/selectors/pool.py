@@ -1,4 +1,4 @@
-"""Zone 1 pool reads: the pool list and its filters, partner inboxes, statistics (SPEC §8).
+"""Zone 1 pool reads: the pool list and its filters, statistics (SPEC §8); a partner's offers are in ``offers``.
 
 The filters are plain ``Q`` builders so the admin changelist, API-550 and the statistics share one
 meaning of "score band 31–60" or "8–14 days since the last activity".
@@ -170,26 +170,6 @@ def lead_get_for_staff(*, lead_id) -> Lead:
     if lead is None:
         raise NotFoundError(str(_("No such lead.")))
     return lead
-
-
-def partner_open_offers(*, partner: User) -> QuerySet[LeadAssignment]:
-    """The partner's inbox: open offers that have not run out, soonest deadline first."""
-    return (
-        LeadAssignment.objects.filter(
-            partner=partner, status=LeadAssignment.Status.OFFERED, expires_at__gt=timezone.now()
-        )
-        .select_related("lead")
-        .order_by("expires_at", "id")
-    )
-
-
-def offer_get_for_partner(*, lead_id, partner: User) -> LeadAssignment:
-    """The partner's offer of a lead (the open one, else the latest); another partner's lead is a 404."""
-    offers = LeadAssignment.objects.filter(lead_id=lead_id, partner=partner).select_related("lead")
-    offer = offers.filter(status=LeadAssignment.Status.OFFERED).first() or offers.order_by("-offered_at", "-id").first()
-    if offer is None:
-        raise NotFoundError(str(_("No such offer.")))
-    return offer
 
 
 def lead_console_panels(*, lead: Lead) -> dict[str, Any]:

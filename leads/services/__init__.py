@@ -1,6 +1,6 @@
 """Write operations on leads (SPEC §4): one module per concern, re-exported here.
 
-``core``: creation, status transitions, score storage, activities. ``ingest``: the single entry point
+``core``: status transitions, score storage, activities. ``ingest``: the single entry point
 for every channel with normalization and identity-graph dedup. ``merge``: undoable merges.
 ``scoring``, ``enrichment``, ``alerts``, ``assignment``: the steps after capture. ``offers``: pool offers.
 """
@@ -11,7 +11,6 @@ from leads.services.core import (
     DEFAULT_SCORE_WEIGHTS,
     STATUS_TRANSITIONS,
     lead_activity_add,
-    lead_create,
     lead_score_set,
     lead_status_transition,
     weighted_score,
@@ -44,7 +43,6 @@ __all__ = [
     "lead_activity_add",
     "lead_auto_assign",
     "lead_contact_log",
-    "lead_create",
     "lead_decay_sweep",
     "lead_enrich",
     "lead_follow_up_set",

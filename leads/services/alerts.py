@@ -1,28 +1,26 @@
 """Hot-lead alerts: a lead crossing into ``burning`` notifies once per crossing (SPEC §4.5).
 
 The alert row is created with the score change in the same transaction; the sending task runs
-after commit and marks each channel (email, Slack, in-app) with a conditional update before it
-sends, so a retried task never sends a channel twice.
+after commit, claims the alert with a conditional update and hands the in-app notices, the email
+and the Slack message to ``notify`` in the same transaction, so a redelivered task sends nothing
+twice. The email and the Slack post go out after that commit and are retried on their own.
 """
 
 from __future__ import annotations
 
-import logging
-
-import requests
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Notification, User
-from accounts.services import notification_create
-from core.exceptions import TransientError
+from accounts.selectors import staff_list_active
+from accounts.services import notify
 from core.transactions import on_commit
+from integrations.slack import slack_configured
 from leads.models import Lead, LeadAlert, LeadScoreHistory
 
-logger = logging.getLogger(__name__)
+SLACK_TEXT = ":fire: %(title)s\n%(body)s\n<%(url)s|%(public_id)s>"
 
 
 def burning_alert_create(*, lead: Lead, history: LeadScoreHistory) -> LeadAlert:
@@ -38,21 +36,13 @@ def _recipients(lead: Lead) -> list[User]:
     """The lead's partner; for a pool lead every active platform admin and ops user."""
     if lead.assigned_partner_id and lead.assigned_partner.is_active:
         return [lead.assigned_partner]
-    return list(User.objects.filter(is_active=True, role__in=User.STAFF_ROLES).order_by("pk"))
+    return list(staff_list_active())
 
 
-def _lead_url(lead: Lead, for_partner: bool) -> str:
+def _lead_path(lead: Lead, for_partner: bool) -> str:
     if for_partner:
-        return f"{settings.SITE_URL}/portal/leads/meine-leads/{lead.pk}/"
-    return f"{settings.SITE_URL}/admin/leads/lead/{lead.pk}/change/"
-
-
-def _claim(alert_id: int, field: str) -> bool:
-    return bool(LeadAlert.objects.filter(pk=alert_id, **{f"{field}__isnull": True}).update(**{field: timezone.now()}))
-
-
-def _release(alert_id: int, field: str) -> None:
-    LeadAlert.objects.filter(pk=alert_id).update(**{field: None})
+        return reverse("portal:lead_detail", args=[lead.pk])
+    return reverse("admin:leads_lead_change", args=[lead.pk])
 
 
 def lead_burning_alert_send(*, alert_id: int) -> None:
@@ -60,45 +50,28 @@ def lead_burning_alert_send(*, alert_id: int) -> None:
     alert = LeadAlert.objects.select_related("lead", "lead__assigned_partner").get(pk=alert_id)
     lead = alert.lead
     recipients = _recipients(lead)
-    for_partner = bool(lead.assigned_partner_id)
-    url = _lead_url(lead, for_partner)
-    # No PII in alerts that leave the database: public id, score and company only.
-    title = _("Burning lead %(public_id)s (score %(score)s)") % {"public_id": lead.public_id, "score": alert.score}
-    body = _("Call now: %(company)s, channel %(channel)s.") % {
-        "company": lead.company_name or "–",
-        "channel": lead.get_channel_display(),
-    }
-    if _claim(alert.pk, "notified_at"):
-        with transaction.atomic():
-            for user in recipients:
-                notification_create(
-                    recipient=user,
-                    title=title,
-                    body=body,
-                    url=url,
-                    kind=Notification.Kind.HOT_LEAD,
-                    dedup_key=f"burning:{alert.pk}",
-                )
-    if recipients and _claim(alert.pk, "email_sent_at"):
-        try:
-            send_mail(
-                subject=title,
-                message=f"{body}\n\n{url}",
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                recipient_list=[u.email for u in recipients],
-            )
-        except Exception as exc:
-            _release(alert.pk, "email_sent_at")
-            raise TransientError(f"alert email failed: {exc.__class__.__name__}") from exc
-    if settings.SLACK_WEBHOOK_URL and _claim(alert.pk, "slack_sent_at"):
-        try:
-            response = requests.post(
-                settings.SLACK_WEBHOOK_URL,
-                json={"text": f":fire: {title}\n{body}\n<{url}|{lead.public_id}>"},
-                timeout=settings.HTTP_TIMEOUT,
-            )
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            _release(alert.pk, "slack_sent_at")
-            logger.warning("slack alert failed", extra={"alert_id": alert.pk, "error": exc.__class__.__name__})
-            raise TransientError("slack alert failed") from exc
+    slack = slack_configured()
+    with transaction.atomic():
+        now = timezone.now()
+        claimed = LeadAlert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(
+            notified_at=now, email_sent_at=now if recipients else None, slack_sent_at=now if slack else None
+        )
+        if not claimed:
+            return  # a redelivered task: this alert went out already
+        # No PII in alerts that leave the database: public id, score and company only.
+        notify(
+            users=recipients,
+            kind=Notification.Kind.HOT_LEAD,
+            title=gettext_noop("Burning lead %(public_id)s (score %(score)s)"),
+            body=gettext_noop("Call now: %(company)s, channel %(channel)s."),
+            context={
+                "public_id": lead.public_id,
+                "score": alert.score,
+                "company": lead.company_name or "–",
+                "channel": lead.get_channel_display(),
+            },
+            url=_lead_path(lead, for_partner=bool(lead.assigned_partner_id)),
+            dedup_key=f"burning:{alert.pk}",
+            email=True,
+            slack=SLACK_TEXT,
+        )

@@ -1,7 +1,8 @@
-"""Write operations on leads: creation, status transitions and score updates.
+"""Write operations on leads: status transitions, score updates and activities.
 
-The full ingest pipeline (normalization, identity-graph dedup, enrichment, scoring rules) builds on
-these in its own module; every state change of a lead goes through a function here.
+Leads are created by the ingest pipeline only (``lead_ingest``: normalization, identity-graph dedup,
+enrichment, scoring rules), which builds on these; every state change of a lead goes through a
+function here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Organization, User
+from accounts.models import User
 from compliance.services import audit_record
 from core.exceptions import DomainError, TransitionNotAllowed
 from leads.models import Lead, LeadActivity, LeadScoreHistory
+from leads.signals import lead_status_changed, send_after_commit
 
 DEFAULT_SCORE_WEIGHTS = {"p": Decimal("0.40"), "i": Decimal("0.35"), "e": Decimal("0.25")}
 
@@ -35,48 +37,6 @@ STATUS_AUDIT_EVENTS = {
     Lead.Status.CONVERTED: "lead.converted",
     Lead.Status.LOST: "lead.lost",
 }
-
-#: Fields a caller may set when creating a lead; status, score and merge state are not among them.
-CREATE_FIELDS = frozenset(
-    f.name
-    for f in Lead._meta.get_fields()
-    if getattr(f, "editable", False) and f.concrete and f.name not in {"id", "tenant", "channel", "source"}
-)
-
-
-@transaction.atomic
-def lead_create(
-    *,
-    tenant: Organization,
-    channel: str,
-    source: str = Lead.Source.ZONE1_POOL,
-    data: dict[str, Any],
-    actor: User | None,
-    public_id: str | None = None,
-) -> Lead:
-    """Create one lead as given (no dedup) and audit ``lead.created``."""
-    if channel not in Lead.Channel.values:
-        raise DomainError(_("Unknown channel '%(value)s'.") % {"value": channel}, code="invalid_channel")
-    if source not in Lead.Source.values:
-        raise DomainError(_("Unknown source '%(value)s'.") % {"value": source}, code="invalid_source")
-    unknown = set(data) - CREATE_FIELDS
-    if unknown:
-        raise DomainError(
-            _("Unknown lead fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))}, code="invalid_field"
-        )
-    lead = Lead(tenant=tenant, channel=channel, source=source, **data)
-    if public_id:
-        lead.public_id = public_id
-    lead.full_clean()
-    lead.save()
-    audit_record(
-        event_type="lead.created",
-        actor=actor,
-        obj=lead,
-        tenant=tenant,
-        payload={"channel": channel, "source": source, "public_id": lead.public_id},
-    )
-    return lead
 
 
 @transaction.atomic
@@ -99,6 +59,7 @@ def lead_status_transition(*, lead: Lead, to: str, actor: User | None, reason: s
     audit_record(
         event_type=STATUS_AUDIT_EVENTS[to], actor=actor, obj=lead, payload={"from": old, "to": to, "reason": reason}
     )
+    send_after_commit(lead_status_changed, sender=Lead, lead=lead, from_status=old, to_status=to, actor=actor)
     return lead
 
 

@@ -3,7 +3,8 @@
 The offline provider always works (email domain, TLD, form data) and runs inline during ingest;
 an HTTP provider (Clearbit-style company API) and an LLM analyser (Anthropic Messages shape) are
 used only when their settings are present, from a Celery task that retries transient failures.
-A deterministic offline analyser returns the same JSON shape as the LLM.
+A deterministic offline analyser returns the same JSON shape as the LLM. The HTTP clients are
+``integrations.enrichment`` and ``integrations.llm``; what to send and what to store is decided here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import requests
-from django.conf import settings
 from django.db import transaction
 
-from core.exceptions import TransientError
+from integrations.enrichment import client as enrichment_client
+from integrations.llm import client as llm_client
 from leads.models import Company, Lead, LeadActivity, LeadEnrichment, LeadIntent
 from leads.normalize import Verification, is_free_mail
 from leads.services.config import tenant_config
@@ -135,58 +135,21 @@ class OfflineProvider:
 
 
 class HttpCompanyProvider:
-    """Clearbit-style company lookup: ``GET {ENRICHMENT_API_URL}/v2/companies/find?domain=…``."""
+    """Clearbit-style company lookup (``integrations.enrichment``) for business email domains."""
 
     name = "http"
 
     def is_configured(self) -> bool:
-        return bool(settings.ENRICHMENT_API_URL)
+        return enrichment_client.configured()
 
     def enrich(self, lead: Lead) -> EnrichmentOutcome | None:
         domain = _domain_of(lead)
         if not domain or is_free_mail(domain):
             return None
-        headers = {"Accept": "application/json"}
-        if settings.ENRICHMENT_API_KEY:
-            headers["Authorization"] = f"Bearer {settings.ENRICHMENT_API_KEY}"
-        try:
-            response = requests.get(
-                f"{settings.ENRICHMENT_API_URL}/v2/companies/find",
-                params={"domain": domain},
-                headers=headers,
-                timeout=settings.HTTP_TIMEOUT,
-            )
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise TransientError(f"enrichment provider unreachable: {exc.__class__.__name__}") from exc
-        if response.status_code in (404, 422):
-            return EnrichmentOutcome(provider=self.name, raw={"status": response.status_code, "found": False})
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"enrichment provider answered {response.status_code}")
-        if response.status_code >= 400:
-            logger.warning("enrichment refused", extra={"status": response.status_code, "lead_id": str(lead.pk)})
-            return EnrichmentOutcome(
-                provider=self.name, raw={"status": response.status_code, "error": response.text[:500]}
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            return EnrichmentOutcome(provider=self.name, raw={"status": response.status_code, "error": "invalid JSON"})
-        metrics = body.get("metrics") or {}
-        data = {
-            "company_name": body.get("name") or "",
-            "company_domain": body.get("domain") or domain,
-            "industry": (body.get("category") or {}).get("industry") or "",
-            "employees": metrics.get("employees"),
-            "company_size_band": metrics.get("employeesRange") or "",
-            "revenue_band": metrics.get("estimatedAnnualRevenue") or "",
-            "country": (body.get("geo") or {}).get("countryCode") or "",
-            "company_linkedin_url": (
-                f"https://www.linkedin.com/{(body.get('linkedin') or {}).get('handle')}"
-                if (body.get("linkedin") or {}).get("handle")
-                else ""
-            ),
-        }
-        return EnrichmentOutcome(provider=self.name, company_data={k: v for k, v in data.items() if v}, raw=body)
+        lookup = enrichment_client.company_find(domain)
+        if lookup.refused:
+            logger.warning("enrichment refused", extra={"status": lookup.status, "lead_id": str(lead.pk)})
+        return EnrichmentOutcome(provider=self.name, company_data=lookup.company, raw=lookup.raw)
 
 
 def offline_enrichment(lead: Lead, *, verification: Verification | None = None) -> EnrichmentOutcome:
@@ -248,12 +211,12 @@ class OfflineAnalyser:
 
 
 class LlmAnalyser:
-    """Anthropic Messages API shape: ``POST {LLM_API_URL}/v1/messages``; no contact data is sent."""
+    """The LLM (``integrations.llm``) reads the lead's facts and activities; no contact data is sent."""
 
     name = "llm"
 
     def is_configured(self) -> bool:
-        return bool(settings.LLM_API_URL and settings.LLM_API_KEY and settings.LLM_MODEL)
+        return llm_client.configured()
 
     def prompt(self, lead: Lead, activities: list[str]) -> str:
         facts = {
@@ -273,30 +236,7 @@ class LlmAnalyser:
         )
 
     def analyse(self, lead: Lead, activities: list[str]) -> dict[str, Any]:
-        try:
-            response = requests.post(
-                f"{settings.LLM_API_URL}/v1/messages",
-                headers={
-                    "x-api-key": settings.LLM_API_KEY,
-                    "anthropic-version": "2023-06-01",
-                    "content-type": "application/json",
-                },
-                json={
-                    "model": settings.LLM_MODEL,
-                    "max_tokens": 1024,
-                    "messages": [{"role": "user", "content": self.prompt(lead, activities)}],
-                },
-                timeout=settings.HTTP_TIMEOUT,
-            )
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise TransientError(f"LLM unreachable: {exc.__class__.__name__}") from exc
-        if response.status_code in (429, 529) or response.status_code >= 500:
-            raise TransientError(f"LLM answered {response.status_code}")
-        if response.status_code >= 400:
-            raise ValueError(f"LLM refused the request ({response.status_code})")
-        body = response.json()
-        text = "".join(part.get("text", "") for part in body.get("content", []) if part.get("type") == "text")
-        return parse_analysis(text)
+        return parse_analysis(llm_client.complete(self.prompt(lead, activities)))
 
 
 def parse_analysis(text: str) -> dict[str, Any]:

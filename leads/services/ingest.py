@@ -31,9 +31,8 @@ from leads.models import (
     LeadIdentity,
     LeadMerge,
     LeadScoreHistory,
-    LeadVerification,
 )
-from leads.normalize import NormalizedLead, is_free_mail, normalize_payload
+from leads.normalize import NormalizedLead, normalize_payload
 from leads.services.alerts import burning_alert_create
 from leads.services.config import tenant_config
 from leads.services.core import burning_crossed, score_history_build
@@ -43,16 +42,19 @@ from leads.services.enrichment import (
     offline_enrichment,
     remote_enrichment_configured,
 )
+from leads.services.lead_rows import LeadRows, lead_rows_build, verification_build
 from leads.services.merge import Survivorship, merge_locked
 from leads.services.scoring import (
     SCORE_FIELDS,
     ScoreInput,
     compute_score,
+    creation_reason,
     icp_match,
     lead_rescore,
     score_apply,
     score_input_for,
 )
+from leads.signals import lead_created, send_after_commit
 
 MAX_CLAIM_ATTEMPTS = 5
 
@@ -127,34 +129,10 @@ def _existing(tenant_id, identities: list[tuple[str, str]]) -> dict[tuple[str, s
         return {(kind, value_hash): lead_id for kind, value_hash, lead_id in cursor.fetchall()}
 
 
-def _verification_row(lead: Lead, norm: NormalizedLead) -> LeadVerification | None:
-    v = norm.verification
-    if not v.checked:
-        return None
-    return LeadVerification(
-        lead=lead,
-        email_valid=v.email_valid,
-        email_reason=v.email_reason,
-        email_domain=v.email_domain,
-        email_disposable=v.email_disposable,
-        email_free=v.email_free,
-        phone_valid=v.phone_valid,
-        phone_type=v.phone_type,
-        phone_region=v.phone_region,
-        method="offline",
-    )
-
-
-def _journal_payload(norm: NormalizedLead) -> dict[str, Any]:
+def journal_payload(norm: NormalizedLead) -> dict[str, Any]:
+    """What a merged delivery brought, for its ``LeadMerge`` journal entry."""
     fields = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in norm.fields.items()}
     return {"fields": fields, "attributes": norm.attributes}
-
-
-def _apply_enrichment(lead: Lead, company_data: dict[str, Any]) -> None:
-    for name in ("company_name", "company_domain", "country"):
-        value = company_data.get(name)
-        if value and not getattr(lead, name):
-            setattr(lead, name, value)
 
 
 def _create(
@@ -169,19 +147,18 @@ def _create(
     occurred_at: dt.datetime,
 ) -> Lead:
     config = tenant_config(tenant.pk)
-    lead = Lead(
+    built = lead_rows_build(
+        norm=norm,
         tenant=tenant,
         channel=channel,
         source=source,
-        assigned_partner=partner,
-        attributes=norm.attributes,
+        occurred_at=occurred_at,
+        partner=partner,
+        actor=actor,
         last_activity_at=occurred_at if activity else None,
-        **norm.fields,
     )
-    if norm.opted_out:
-        lead.opted_out_at, lead.consent_marketing = occurred_at, False
+    lead = built.lead
     enrichment = offline_enrichment(lead, verification=norm.verification)
-    _apply_enrichment(lead, enrichment.company_data)
     icp_score, icp_reasons, _matched = icp_match(lead, config.icp)
     result = compute_score(
         ScoreInput(
@@ -196,11 +173,9 @@ def _create(
     lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
     lead.stage = Lead.Stage.for_score(result.total)
     lead.score_breakdown = result.breakdown
-    lead.refresh_blind_indexes()
     rows: list[Model] = [lead]
-    verification = _verification_row(lead, norm)
-    if verification is not None:
-        rows.append(verification)
+    if built.verification is not None:
+        rows.append(built.verification)
     rows.append(
         LeadEnrichment(
             lead=lead,
@@ -218,25 +193,17 @@ def _create(
             )
         )
     rows.append(offline_analysis(lead, [activity] if activity else []))
-    rows.append(
-        audit_event_build(
-            event_type="lead.created",
-            actor=actor,
-            obj=lead,
-            tenant=tenant,
-            payload={"channel": channel, "source": source, "public_id": lead.public_id, "is_test": lead.is_test},
-        )
-    )
+    rows.append(built.audit_event)
     history = score_history_build(
-        lead=lead, old_score=0, old_stage=Lead.Stage.COLD, reason=_creation_reason(result.breakdown)
+        lead=lead, old_score=0, old_stage=Lead.Stage.COLD, reason=creation_reason(result.breakdown)
     )
     if history is not None:
         rows.append(history)
     # One round trip: the lead, its rows and the company link as CTEs, the identity claim last.
     parts = [insert_sql([row]) for row in rows]
-    parts += _company_link_parts(lead, first_cte=len(parts))
-    claimed = run_chain(parts, _claim_sql(tenant.pk, lead.pk, norm.identities))
-    if len(claimed) != len(norm.identities):
+    parts += _company_link_parts(built, first_cte=len(parts))
+    claimed = run_chain(parts, _claim_sql(tenant.pk, lead.pk, built.identities))
+    if len(claimed) != len(built.identities):
         raise _IdentityRace
     mark_saved(*rows)
     if not chaining_supported():
@@ -244,33 +211,21 @@ def _create(
     if burning_crossed(history, lead):
         history.pk = LeadScoreHistory.objects.filter(lead=lead).values_list("pk", flat=True).get()
         burning_alert_create(lead=lead, history=history)
+    # Domain event (leads/signals.py): receivers hear of the new lead once the ingest commits.
+    send_after_commit(lead_created, sender=Lead, lead=lead, channel=channel, actor=actor)
     return lead
 
 
-def _company_link_parts(lead: Lead, *, first_cte: int) -> list[tuple[str, list[Any]]]:
+def _company_link_parts(built: LeadRows, *, first_cte: int) -> list[tuple[str, list[Any]]]:
     """Upsert the lead's company (by tenant and domain) and link it, as two CTEs."""
-    domain = (lead.company_domain or "").lower()
-    if not domain or is_free_mail(domain) or not chaining_supported():
+    company = built.company()
+    if company is None or not chaining_supported():
         return []
-    company = Company(
-        tenant_id=lead.tenant_id,
-        domain=domain,
-        name=lead.company_name[:255],
-        industry=lead.industry,
-        size_band=lead.company_size_band,
-        employees=lead.employees,
-        country=lead.country,
-    )
     sql, params = insert_sql([company])
     upsert = (sql + f" ON CONFLICT (tenant_id, domain) DO UPDATE SET {COMPANY_UPSERT_TOUCH} RETURNING id", params)
     through = Company.leads.through._meta.db_table
-    link = (f"INSERT INTO {through} (company_id, lead_id) SELECT id, %s FROM ins{first_cte}", [lead.pk])  # noqa: S608
+    link = (f"INSERT INTO {through} (company_id, lead_id) SELECT id, %s FROM ins{first_cte}", [built.lead.pk])  # noqa: S608
     return [upsert, link]
-
-
-def _creation_reason(breakdown: dict[str, Any]) -> str:
-    parts = [f"{item['description']} ({item['points']:+d})" for item in breakdown.get("items", [])]
-    return ("Neuer Lead: " + "; ".join(parts))[:500] if parts else "Neuer Lead"
 
 
 def _user(actor: Any) -> User | None:
@@ -316,7 +271,7 @@ def _merge_into(
 
     # Score with the new answers and the new activity, then write the lead once.
     data = score_input_for(survivor)
-    verification = _verification_row(survivor, norm)
+    verification = verification_build(survivor, norm)
     if verification is not None and any(kind in ("email", "phone") for kind, _hash in claimed):
         data.email_valid |= bool(verification.email_valid) and "email" in survivorship.fields
         data.phone_valid |= bool(verification.phone_valid) and "phone" in survivorship.fields
@@ -359,7 +314,7 @@ def _merge_into(
             merged_lead=None,
             kind=LeadMerge.Kind.INGEST,
             channel=channel,
-            changes=survivorship.journal(payload=_journal_payload(norm)),
+            changes=survivorship.journal(payload=journal_payload(norm)),
             moved_rows=moved,
             identities=claimed_ids,
             actor=_user(actor),

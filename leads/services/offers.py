@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, override
 
 from accounts.models import Notification, Organization, PartnerProfile, User
-from accounts.services import notification_create
+from accounts.services import notify
 from compliance.models import ConsentRecord
 from compliance.services import audit_record, consent_grant
 from core.exceptions import ConflictError, DomainError, NotFoundError
@@ -26,6 +26,7 @@ from core.transactions import on_commit
 from leads.models import AssignmentDecision, Lead, LeadAssignment
 from leads.selectors.capacity import partner_capacities
 from leads.services.ingest import lead_identities_share
+from leads.signals import offer_accepted, send_after_commit
 
 #: The frozen pool split (SPEC §3/§4.7): 1/3 platform, 2/3 partner, four decimal places.
 POOL_SPLIT: dict[str, Decimal] = {"platform": Decimal("0.3333"), "partner": Decimal("0.6667")}
@@ -135,7 +136,7 @@ def offer_create(
             "automatic": decision is not None,
         },
     )
-    _enqueue_notice(offer.pk, "offered")
+    _enqueue_notify(offer.pk, "offered")
     return offer
 
 
@@ -214,6 +215,7 @@ def offer_accept(*, offer: LeadAssignment, actor: User) -> LeadAssignment:
         tenant=partner.organization,
         payload={"offer_id": offer.pk, "partner_id": partner.pk, "consent_id": consent.pk, "split": split},
     )
+    send_after_commit(offer_accepted, sender=LeadAssignment, offer=offer, lead=lead, partner=partner, actor=actor)
     return offer
 
 
@@ -268,7 +270,7 @@ def offer_revoke(*, offer: LeadAssignment, actor: User | None, reason: str = "")
         obj=lead,
         payload={"offer_id": offer.pk, "partner_id": offer.partner_id, "reason": reason},
     )
-    _enqueue_notice(offer.pk, "revoked")
+    _enqueue_notify(offer.pk, "revoked")
     return offer
 
 
@@ -289,7 +291,7 @@ def offer_expire(*, offer_id: int, now: datetime | None = None) -> bool:
             obj=offer.lead,
             payload={"offer_id": offer.pk, "partner_id": offer.partner_id},
         )
-        _enqueue_notice(offer.pk, "expired")
+        _enqueue_notify(offer.pk, "expired")
         _enqueue_reoffer(offer.lead_id)
     return True
 
@@ -358,35 +360,35 @@ def offer_notify(*, offer_id: int, event: str) -> None:
         return
     if event == "offered" and offer.status != LeadAssignment.Status.OFFERED:
         return  # answered, revoked or expired before the worker got here
-    key = f"offer:{offer.pk}:{event}"
-    partner = offer.partner
-    if not partner.is_active or Notification.objects.filter(recipient=partner, dedup_key=key).exists():
-        return
     lead = offer.lead
-    title_tpl, body_tpl = _NOTICES[event]
+    title, body = _NOTICES[event]
     with override(settings.LANGUAGE_CODE):  # partners read German; workers have no request language
-        # No contact data before acceptance: public id, stage, score and company only.
-        values = {
-            "lead": lead.public_id,
-            "stage": lead.get_stage_display(),
-            "score": lead.score,
-            "company": lead.company_name or "–",
-            "expires": timezone.localtime(offer.expires_at).strftime("%d.%m.%Y %H:%M"),
-        }
-        title, body = _(title_tpl) % values, _(body_tpl) % values
-    url = f"{settings.SITE_URL}/portal/leads/inbox/{lead.pk}/"
-    # Email first, notice second: the notice marks the work done, so a retry re-sends a failed email.
-    send_mail(subject=title, message=f"{body}\n\n{url}", from_email=None, recipient_list=[partner.email])
-    notification_create(recipient=partner, title=title, body=body, url=url, kind=Notification.Kind.OFFER, dedup_key=key)
+        notify(
+            users=[offer.partner],
+            kind=Notification.Kind.OFFER,
+            title=title,
+            body=body,
+            # No contact data before acceptance: public id, stage, score and company only.
+            context={
+                "lead": lead.public_id,
+                "stage": lead.get_stage_display(),
+                "score": lead.score,
+                "company": lead.company_name or "–",
+                "expires": timezone.localtime(offer.expires_at).strftime("%d.%m.%Y %H:%M"),
+            },
+            url=reverse("portal:inbox_detail", args=[lead.pk]),
+            dedup_key=f"offer:{offer.pk}:{event}",
+            email=True,
+        )
 
 
-def _enqueue_notice(offer_id: int, event: str) -> None:
-    from leads.offer_tasks import offer_notify_task
+def _enqueue_notify(offer_id: int, event: str) -> None:
+    from leads.tasks import offer_notify_task
 
     on_commit(offer_notify_task.delay, offer_id, event)
 
 
 def _enqueue_reoffer(lead_id) -> None:
-    from leads.offer_tasks import lead_reoffer_task
+    from leads.tasks import lead_reoffer_task
 
     on_commit(lead_reoffer_task.delay, str(lead_id))

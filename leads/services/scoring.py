@@ -232,6 +232,12 @@ def score_reason(old: Mapping[str, Any] | None, new: Mapping[str, Any], fallback
     return "; ".join(parts)[:500] or fallback
 
 
+def creation_reason(breakdown: Mapping[str, Any]) -> str:
+    """The reason of a new lead's first score history row: "Neuer Lead: " and every rule that scored."""
+    parts = [f"{item['description']} ({item['points']:+d})" for item in breakdown.get("items", [])]
+    return ("Neuer Lead: " + "; ".join(parts))[:500] if parts else "Neuer Lead"
+
+
 SCORE_INPUT_SQL = """
 SELECT
   (SELECT json_build_array(email_valid, email_disposable, phone_valid) FROM leads_leadverification

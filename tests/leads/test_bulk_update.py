@@ -1,4 +1,4 @@
-"""``leads.bulk.bulk_update_sql``: the import's replacement for ``bulk_update`` writes what ``save()`` writes."""
+"""``leads.bulk``: the import's instances, ``COPY`` and ``UPDATE`` write what ``Model()`` and ``save()`` write."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from compliance.crypto import decrypt
 from core.db import bound_cursor
-from leads.bulk import bulk_update_sql
+from leads.bulk import bulk_update_sql, copy_insert, instance_factory
 from leads.models import Lead
 from tests.leads.factories import LeadFactory
 
@@ -43,3 +43,32 @@ def test_every_kind_of_field_round_trips_and_other_rows_and_columns_stay():
     assert ciphertext != "Neu 0 «ß»" and decrypt(ciphertext) == "Neu 0 «ß»"  # encrypted at rest
     assert Lead.objects.get(pk=leads[2].pk).first_name == "Alt2"
     assert Lead.objects.get(pk=untouched.pk).first_name == "Bleibt"
+
+
+def test_instances_from_the_factory_are_the_instances_the_model_builds(platform_org):
+    values = {"tenant_id": platform_org.pk, "channel": "import", "email": "a@example.de", "attributes": {"x": 1}}
+    built, plain = instance_factory(Lead)(**values), Lead(**values)
+    generated = {"id", "public_id"}  # callable defaults: fresh per instance
+    assert {k: v for k, v in vars(built).items() if k not in generated | {"_state"}} == {
+        k: v for k, v in vars(plain).items() if k not in generated | {"_state"}
+    }
+    assert built.id != plain.id and built.public_id != plain.public_id and built._state.adding
+    assert built.score_breakdown == {} and built.score_breakdown is not instance_factory(Lead)().score_breakdown
+    with pytest.raises(TypeError, match="tenant"):
+        instance_factory(Lead)(tenant=platform_org)  # attnames only, and nothing the model does not have
+
+
+def test_copy_insert_stores_what_save_stores(platform_org):
+    saved = LeadFactory(tenant=platform_org, first_name="Jürgen", attributes={"Budget": "1 €"}, employees=12)
+    copied = instance_factory(Lead)(
+        tenant_id=platform_org.pk, first_name="Jürgen", attributes={"Budget": "1 €"}, employees=12
+    )
+    copy_insert([copied])
+
+    stored = Lead.objects.get(pk=copied.pk)
+    assert (stored.first_name, stored.attributes, stored.employees) == ("Jürgen", {"Budget": "1 €"}, 12)
+    assert stored.created_at is not None and stored.public_id == copied.public_id  # auto_now_add, default
+    with bound_cursor() as cursor:
+        cursor.execute("SELECT first_name FROM leads_lead WHERE id = ANY(%s)", [[saved.pk, copied.pk]])
+        ciphertexts = [row[0] for row in cursor.fetchall()]
+    assert all(text != "Jürgen" and decrypt(text) == "Jürgen" for text in ciphertexts)  # encrypted at rest

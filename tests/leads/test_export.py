@@ -12,9 +12,9 @@ from django.utils import translation
 from openpyxl import load_workbook
 
 from compliance.models import AuditEvent
+from leads.imports.export import EXPORT_COLUMNS
 from leads.models import Lead, LeadMerge, LeadScoreHistory
 from leads.services import lead_ingest
-from leads.services.bulk_import import EXPORT_COLUMNS
 from tests.accounts.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,11 @@ from openpyxl import Workbook
 
 from accounts.models import Organization
 from compliance.models import AuditEvent
-from leads.importers import ColumnMap, LeadFileReader
+from leads.imports import graph
+from leads.imports.columns import ColumnMap
+from leads.imports.files import lead_import_file
+from leads.imports.plan import ImportContext
+from leads.imports.readers import LeadFileReader
 from leads.models import (
     Company,
     Lead,
@@ -32,8 +36,8 @@ from leads.models import (
     LeadScoreHistory,
     LeadVerification,
 )
-from leads.services import bulk_import, lead_ingest, lead_unmerge
-from leads.services.bulk_import import lead_score_batch, lead_score_pending_sweep
+from leads.services import lead_ingest, lead_unmerge
+from leads.services.scoring_batch import lead_score_batch, lead_score_pending_sweep
 from leads.tasks import lead_score_batch_task
 from tests.accounts.factories import OrganizationFactory
 
@@ -435,13 +439,13 @@ def test_running_the_same_file_again_creates_and_changes_nothing(tmp_path, platf
 
 def test_the_one_lead_at_a_time_path_counts_unchanged_merges_too(tmp_path, platform_org, monkeypatch):
     # given: the path of the embedded SQLite default (and of rows the set-based path left over)
-    original_init = bulk_import._Context.__init__
+    original_init = ImportContext.__init__
 
     def without_postgres(self, plan):
         original_init(self, plan)
         self.postgres = False
 
-    monkeypatch.setattr(bulk_import._Context, "__init__", without_postgres)
+    monkeypatch.setattr(ImportContext, "__init__", without_postgres)
     known = lead_ingest(payload={"email": "b@example.de"}, channel="facebook").lead
     path = write_csv(
         tmp_path / "slow.csv",
@@ -638,9 +642,10 @@ def test_company_upserts_do_not_wait_for_lead_links_held_by_another_import_worke
     import psycopg
     from django.conf import settings as django_settings
 
-    from leads.importers import ColumnMap
+    from leads.imports.create import companies_upsert, prepare
+    from leads.imports.plan import ImportPlan, ImportRow, import_context
     from leads.models import Company
-    from leads.services.bulk_import import ImportPlan, _companies_upsert, _context, _Row
+    from leads.normalize import normalize_payload
 
     company = Company.objects.create(tenant=platform_org, domain="mueller-bau.de", name="Müller Bau")
     db = django_settings.DATABASES["default"]
@@ -659,16 +664,17 @@ def test_company_upserts_do_not_wait_for_lead_links_held_by_another_import_worke
             dry_run=False,
             started_at=timezone.now(),
         )
-        ctx = _context(plan)
-        row = _Row(number=1, raw={}, payload={}, norm=None)
-        row.prepared = {"lead": {"company_domain": "mueller-bau.de", "company_name": "Müller Bau"}}
+        ctx = import_context(plan)
+        payload = {"email": "info@mueller-bau.de", "company_name": "Müller Bau"}
+        row = ImportRow(number=1, raw={}, payload=payload, norm=normalize_payload(payload, channel="import"))
+        row.prepared = prepare(ctx, row)
         done = threading.Event()
 
         def upsert():
             try:
                 with connection.cursor() as cursor:
                     cursor.execute("SET lock_timeout = '3s'")
-                _companies_upsert(ctx, [row])
+                companies_upsert(ctx, [row])
                 done.set()
             finally:
                 connection.close()
@@ -696,19 +702,19 @@ def test_a_row_that_lost_its_identity_to_a_concurrent_writer_is_merged_in_bulk_a
 ):
     # given: the lead exists, but the batch's lookup ran before its writer committed (seen as new)
     existing = lead_ingest(payload={"email": "race@example.de"}, channel="website", tenant=platform_org).lead
-    original_lookup = bulk_import._lookup
+    original_lookup = graph.lookup
     lookups = []
 
     def stale_lookup(tenant_id, identities):
         lookups.append(1)
         return {} if len(lookups) == 1 else original_lookup(tenant_id, identities)
 
-    monkeypatch.setattr(bulk_import, "_lookup", stale_lookup)
+    monkeypatch.setattr(graph, "lookup", stale_lookup)
     path = write_csv(tmp_path / "race.csv", [["email", "Vorname"], ["race@example.de", "Rita"]])
     reader = LeadFileReader(path)
 
     # when
-    summary = bulk_import.lead_import_file(reader=reader, columns=ColumnMap.for_headers(reader.headers))
+    summary = lead_import_file(reader=reader, columns=ColumnMap.for_headers(reader.headers))
 
     # then: the claim lost, the row came back after the other batches and merged set-based
     assert (summary.read, summary.created, summary.merged, summary.fallbacks) == (1, 0, 1, 0)

@@ -261,3 +261,29 @@ def test_an_accepted_pool_lead_dedups_in_the_partners_tenant_and_in_the_pool(pla
         platform_org.pk,
         partner.organization_id,
     }
+
+
+def test_the_rows_of_a_new_lead_are_built_without_a_query(platform_org, django_assert_num_queries):
+    """``lead_rows_build`` is the one builder of ``lead_ingest`` and the import: pure, no database."""
+    from django.utils import timezone
+
+    from leads.normalize import normalize_payload
+    from leads.services.lead_rows import lead_rows_build
+
+    norm = normalize_payload(PAYLOAD, channel="facebook", idempotency_key="9002")
+    with django_assert_num_queries(0):
+        built = lead_rows_build(
+            norm=norm, tenant=platform_org, channel="facebook", source="zone1_pool", occurred_at=timezone.now()
+        )
+    lead = built.lead
+    assert lead.pk is not None and lead.public_id.startswith("SOT-LEAD-") and lead.tenant == platform_org
+    assert (lead.company_domain, lead.company_name) == ("mueller-bau.de", "Mueller Bau")  # the offline guess
+    assert lead.email_hash == blind_index("email", lead.email) and lead.phone_hash == blind_index("phone", lead.phone)
+    assert built.identities == norm.identities and built.verification.lead is lead
+    assert built.audit_event.payload == {
+        "channel": "facebook",
+        "source": "zone1_pool",
+        "public_id": lead.public_id,
+        "is_test": False,
+    }
+    assert built.company().domain == "mueller-bau.de"

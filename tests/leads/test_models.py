@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from compliance.models import AuditEvent
 from core.exceptions import DomainError, TransitionNotAllowed
 from leads.models import Lead, LeadScoreHistory, ScoringRule, generate_public_id
-from leads.services import lead_create, lead_score_set, lead_status_transition, weighted_score
+from leads.services import lead_score_set, lead_status_transition, weighted_score
 from tests.leads.factories import LeadFactory
 
 
@@ -58,16 +58,6 @@ def test_default_scoring_rules_are_shipped():
     assert rules["calendar_booking_started"] == 40
     assert rules["email_bounced"] == -50
     assert ScoringRule.objects.get(code="budget_calculator_used").description == "Budget Calculator verwendet"
-
-
-@pytest.mark.django_db
-def test_lead_create_audits_and_validates(platform_org, admin_user):
-    lead = lead_create(tenant=platform_org, channel="website", data={"email": "a@b.de"}, actor=admin_user)
-    assert AuditEvent.objects.filter(event_type="lead.created", object_id=str(lead.pk)).exists()
-    with pytest.raises(DomainError):
-        lead_create(tenant=platform_org, channel="fax", data={}, actor=None)
-    with pytest.raises(DomainError, match="status"):
-        lead_create(tenant=platform_org, channel="website", data={"status": "converted"}, actor=None)
 
 
 @pytest.mark.django_db

@@ -13,7 +13,6 @@ from accounts.models import Notification, PartnerProfile, User
 from compliance.models import AuditEvent, ConsentRecord
 from core.exceptions import ConflictError, DomainError, NotFoundError
 from leads.models import Lead, LeadAssignment, PipelineSettings
-from leads.offer_tasks import offer_expire_due_task
 from leads.services import (
     lead_pool_reject,
     offer_accept,
@@ -22,6 +21,7 @@ from leads.services import (
     offer_reject,
     offer_revoke,
 )
+from leads.tasks import offer_expire_due_task
 from tests.accounts.factories import PartnerFactory, UserFactory
 from tests.leads.factories import LeadFactory
 
@@ -49,8 +49,9 @@ def test_offer_create_notifies_partner_after_commit_and_audits(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         offer = offer_create(lead=lead, partner=partner, actor=admin_user)
     assert not mail.outbox and not Notification.objects.exists()  # nothing before commit
-    for callback in callbacks:
-        callback()
+    with django_capture_on_commit_callbacks(execute=True):  # the email leaves after the notice's own commit
+        for callback in callbacks:
+            callback()
 
     # then
     assert offer.status == LeadAssignment.Status.OFFERED and offer.offered_by == admin_user

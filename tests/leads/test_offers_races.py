@@ -16,7 +16,7 @@ from accounts.models import PartnerProfile, User
 from compliance.models import ConsentRecord
 from core.exceptions import ConflictError, NotFoundError
 from leads.models import Lead, LeadAssignment
-from leads.selectors.pool import offer_get_for_partner
+from leads.selectors.offers import offer_get_for_partner
 from leads.services import offer_accept, offer_create, offer_expire_due
 from tests.accounts.factories import PartnerFactory, UserFactory, ensure_platform_organization
 from tests.leads.factories import LeadFactory

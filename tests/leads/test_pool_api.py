@@ -395,8 +395,8 @@ def test_every_operation_names_its_api_id_in_the_schema(api_client, admin_user):
 
 
 def test_stats_warm_task_refreshes_the_cached_default_range(platform_org, django_assert_max_num_queries):
-    from leads.offer_tasks import pool_stats_warm_task
     from leads.selectors.pool import pool_stats
+    from leads.tasks import pool_stats_warm_task
 
     pool_stats_warm_task.delay()
     with django_assert_max_num_queries(0):

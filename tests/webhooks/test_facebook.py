@@ -18,14 +18,14 @@ from django.utils import timezone
 
 from accounts.models import Notification
 from compliance.models import AuditEvent, ConsentRecord
+from integrations.meta.graph import LEAD_FIELDS
 from leads.models import Lead
 from tests.accounts.factories import PartnerFactory
 from tests.webhooks.conftest import APP_SECRET, GRAPH, fixture_bytes, fixture_json
 from tests.webhooks.factories import MetaPageConnectionFactory
 from webhooks.models import MetaPageConnection, WebhookEvent
-from webhooks.providers.meta import LEAD_FIELDS
 from webhooks.services import webhook_events_sweep
-from webhooks.services.inbox import MAX_ATTEMPTS
+from webhooks.services.ledger import MAX_ATTEMPTS
 
 pytestmark = pytest.mark.django_db
 
@@ -91,15 +91,6 @@ def test_graph_is_called_with_the_spec_fields_token_and_appsecret_proof(page, gr
     assert query["access_token"] == ["EAAPageToken"]
     expected_proof = hmac.new(APP_SECRET.encode(), b"EAAPageToken", hashlib.sha256).hexdigest()
     assert query["appsecret_proof"] == [expected_proof]
-
-
-def test_no_appsecret_proof_without_an_app_secret(page, graph, settings):
-    from webhooks.providers.meta import GraphClient
-
-    settings.META_APP_SECRET = ""
-    stub_lead(graph, VECTOR_LEAD)
-    GraphClient("EAAPageToken").lead(VECTOR_LEAD)
-    assert "appsecret_proof" not in parse_qs(urlparse(graph.calls[0].request.url).query)
 
 
 def test_a_batch_creates_one_lead_per_change_and_a_retry_creates_nothing(graph, deliver):

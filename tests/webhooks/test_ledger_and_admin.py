@@ -20,7 +20,7 @@ from webhooks.services import (
     webhook_events_sweep,
     webhook_payloads_purge,
 )
-from webhooks.services.inbox import STUCK_AFTER, webhook_event_claim
+from webhooks.services.ledger import STUCK_AFTER, webhook_event_claim
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def store(n: int = 1, provider: str = "facebook", event_type: str = "leadgen") -
         )
         for i in range(n)
     ]
-    with mock.patch("webhooks.services.inbox.on_commit"):
+    with mock.patch("webhooks.services.ledger.on_commit"):
         result = webhook_delivery_store(provider=provider, body=b"{}", headers={}, items=items)
     return result.new
 
@@ -66,14 +66,14 @@ def test_sweeper_resets_events_stuck_in_processing_and_enqueues_due_ones():
     now = timezone.now()
     WebhookEvent.objects.filter(pk=stuck).update(status=Status.PROCESSING, claimed_at=now - STUCK_AFTER - timedelta(1))
     WebhookEvent.objects.filter(pk=due).update(next_attempt_at=now - timedelta(seconds=1))
-    with mock.patch("webhooks.services.inbox.enqueue_events", return_value=2) as enqueue:
+    with mock.patch("webhooks.services.ledger.enqueue_events", return_value=2) as enqueue:
         result = webhook_events_sweep(now=now)
     assert result["reset"] == 1 and result["due"] == 2
     assert sorted(enqueue.call_args.args[0]) == sorted([stuck, due])
     assert WebhookEvent.objects.get(pk=stuck).status == Status.RECEIVED
     # Enqueued events are not enqueued again on the next tick.
     assert WebhookEvent.objects.get(pk=due).next_attempt_at > now
-    with mock.patch("webhooks.services.inbox.enqueue_events", return_value=0) as enqueue:
+    with mock.patch("webhooks.services.ledger.enqueue_events", return_value=0) as enqueue:
         webhook_events_sweep(now=now + timedelta(seconds=60))
     assert enqueue.call_args.args[0] == []
     assert WebhookEvent.objects.get(pk=fresh).status == Status.RECEIVED
@@ -112,13 +112,13 @@ def test_an_unexpected_handler_crash_fails_the_event_visibly(caplog):
 @pytest.mark.parametrize("one_statement", [True, False])
 def test_both_insert_paths_store_new_events_and_count_duplicates(monkeypatch, one_statement):
     """PostgreSQL uses one statement; the ORM path serves the embedded SQLite default."""
-    monkeypatch.setattr("webhooks.services.inbox._one_statement_insert_supported", lambda: one_statement)
+    monkeypatch.setattr("webhooks.services.ledger._one_statement_insert_supported", lambda: one_statement)
     items = [
         EventItem(event_type="leadgen", dedup_key="1", object_id="p", payload={"n": "ä@/"}),
         EventItem(event_type="feed", dedup_key="feed:1", object_id="p", payload={}),
         EventItem(event_type="leadgen", dedup_key="1", object_id="p", payload={}),  # twice in one batch
     ]
-    with mock.patch("webhooks.services.inbox.on_commit") as on_commit:
+    with mock.patch("webhooks.services.ledger.on_commit") as on_commit:
         first = webhook_delivery_store(provider="facebook", body=b'{"a":1}', headers={"User-Agent": "x"}, items=items)
         second = webhook_delivery_store(provider="facebook", body=b'{"a":1}', headers={}, items=items[:2])
     event = WebhookEvent.objects.get(dedup_key="1")
@@ -142,7 +142,7 @@ def test_changelist_filters_and_constant_query_count(client, admin_user, django_
         response = client.get("/admin/webhooks/webhookevent/")
     assert response.status_code == 200
     store_more = [EventItem(event_type="leadgen", dedup_key=f"x{i}", object_id="1", payload={}) for i in range(30)]
-    with mock.patch("webhooks.services.inbox.on_commit"):
+    with mock.patch("webhooks.services.ledger.on_commit"):
         webhook_delivery_store(provider="facebook", body=b"{}", headers={}, items=store_more)
     with django_assert_max_num_queries(12):
         response = client.get("/admin/webhooks/webhookevent/")

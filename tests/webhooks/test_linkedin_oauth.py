@@ -25,7 +25,7 @@ from tests.webhooks.linkedin_support import (
     apply_settings,
     li_sign,
 )
-from webhooks.integrations import SESSION_KEY, STATE_TTL_SECONDS
+from webhooks.linkedin_oauth import SESSION_KEY, STATE_TTL_SECONDS
 from webhooks.models import LinkedInConnection, WebhookEvent
 from webhooks.tasks import linkedin_tokens_refresh_task
 
@@ -354,7 +354,7 @@ def test_a_token_endpoint_outage_is_tried_again_later_without_breaking(oauth):
 
 def test_the_refresh_task_is_on_the_beat_schedule(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["linkedin-token-refresh"]
-    assert entry["task"] == "webhooks.tasks.linkedin_tokens_refresh_task"
+    assert entry["task"] == "webhooks.linkedin_tokens_refresh_task"
     assert entry["schedule"] <= timedelta(hours=1)
 
 

@@ -1,1 +1,2 @@
-"""Webhook providers and their clients; ``WebhooksConfig.ready`` imports (and so registers) each one."""
+"""Webhook providers: signature, handshake and splitter of each sender; ``WebhooksConfig.ready`` imports
+(and so registers) each one. Their outbound API clients live in ``integrations``."""

@@ -3,21 +3,24 @@
 LinkedIn posts one ``LEAD_ACTION`` object per request (some senders batch an array: both are
 accepted). ``CREATED`` is keyed by the lead form response id, so a redelivery and a backfill of the
 same lead are the same ledger event; ``DELETED`` gets its own key, or it would look like a repeat.
+The signature and the challenge are checked here; the REST client and OAuth are ``integrations.linkedin.client``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 from typing import Any
 
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+from core.api import error_body
+from integrations.linkedin.client import owner_urn_of, response_id_of
 from webhooks.models import Provider
 from webhooks.providers.common import digest, key
-from webhooks.providers.linkedin_client import (
-    SIGNATURE_HEADER,
-    challenge_handshake,
-    owner_urn_of,
-    response_id_of,
-    verify_signature,
-)
 from webhooks.registry import EventItem, WebhookProvider, register
 from webhooks.selectors import linkedin_connection_health_rows
 from webhooks.services.linkedin import (
@@ -28,7 +31,55 @@ from webhooks.services.linkedin import (
     linkedin_lead_deleted_handle,
 )
 
+logger = logging.getLogger(__name__)
+
 LEAD_ACTION = "LEAD_ACTION"
+SIGNATURE_HEADER = "X-LI-Signature"
+#: Part of the string-to-sign (``hmacsha256=`` + raw body), and sometimes sent in front of the header value.
+SIGNATURE_PREFIX = "hmacsha256="
+MAX_CHALLENGE_LENGTH = 200
+
+
+# --- Signature and challenge -------------------------------------------------------------------
+
+
+def sign(body: bytes, secret: str) -> str:
+    """Return the ``X-LI-Signature`` LinkedIn sends: hex HMAC-SHA256 of ``hmacsha256=`` + raw body."""
+    return hmac.new(secret.encode(), SIGNATURE_PREFIX.encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(body: bytes, header: str | None, secret: str) -> bool:
+    """Compare in constant time over the untouched bytes; the header may carry the ``hmacsha256=`` prefix."""
+    if not header or not secret:
+        return False
+    received = header.strip()
+    if received[: len(SIGNATURE_PREFIX)].lower() == SIGNATURE_PREFIX:
+        received = received[len(SIGNATURE_PREFIX) :].strip()
+    return hmac.compare_digest(received.lower().encode(), sign(body, secret).encode())
+
+
+def verify_signature(request: HttpRequest, body: bytes) -> bool:
+    return signature_matches(body, request.headers.get(SIGNATURE_HEADER), settings.LINKEDIN_CLIENT_SECRET)
+
+
+def challenge_response(code: str, secret: str) -> str:
+    """Hex HMAC-SHA256 of the challenge code, keyed with the client secret."""
+    return hmac.new(secret.encode(), code.encode(), hashlib.sha256).hexdigest()
+
+
+def challenge_handshake(request: HttpRequest) -> HttpResponse:
+    """Answer LinkedIn's GET validation (and its re-validation every 2 hours) with the signed challenge."""
+    code = request.GET.get("challengeCode", "")
+    secret = settings.LINKEDIN_CLIENT_SECRET
+    if not secret:
+        logger.error("LinkedIn webhook validation refused: LINKEDIN_CLIENT_SECRET is not set")
+        return JsonResponse(error_body("not_configured", _("LinkedIn is not configured.")), status=403)
+    if not code or len(code) > MAX_CHALLENGE_LENGTH:
+        return JsonResponse(error_body("invalid_challenge", _("Send a challengeCode.")), status=400)
+    return JsonResponse({"challengeCode": code, "challengeResponse": challenge_response(code, secret)})
+
+
+# --- Splitting ---------------------------------------------------------------------------------
 
 
 def _item(notification: dict[str, Any]) -> EventItem:

@@ -1,53 +1,23 @@
-"""Meta (Facebook/Instagram) wire details: signature, subscription handshake and the Graph API client.
+"""Meta (Facebook/Instagram) webhook side: the signature over the raw body and the subscription handshake.
 
-Graph errors are classified once, here, into what the caller must do about them:
-token dead (190/102 → mark the connection broken, no retry), throttled (4/17/32/613/80000–80014 →
-retry later, as late as the usage headers say), temporary (timeouts, 5xx, codes 1/2 → retry),
-window closed (10 with 2018278/2534022 → do not send) and everything else (permanent).
+The Graph API client that fetches leads and sends messages is ``integrations.meta.graph``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-import time
-from typing import Any
 
-import requests
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
 from core.api import error_body
-from core.exceptions import TransientError
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-LEAD_FIELDS = (
-    "id,created_time,ad_id,adset_id,campaign_id,form_id,field_data,is_organic,platform,custom_disclaimer_responses"
-)
-TOKEN_ERROR_CODES = frozenset({102, 190})
-RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
-TRANSIENT_CODES = frozenset({1, 2})
-WINDOW_CLOSED_SUBCODES = frozenset({2018278, 2534022})
-#: Share of a usage quota (percent) from which we stop calling Graph for a while.
-USAGE_PAUSE_THRESHOLD = 95
-USAGE_PAUSE_SECONDS = 300
-PAUSE_CACHE_KEY = "webhooks:graph:pause-until"
-#: Code 4 is the app-wide limit; the others are per page, user or ad account (scoped to the token).
-APP_RATE_LIMIT_CODE = 4
-
-
-# --- Webhook side ------------------------------------------------------------------------------
-
-
-def sign(body: bytes, secret: str) -> str:
-    """Return the ``X-Hub-Signature-256`` value Meta sends for ``body``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def signature_matches(body: bytes, header: str | None, secrets: list[str]) -> bool:
@@ -89,216 +59,3 @@ def subscription_handshake(request: HttpRequest) -> HttpResponse:
         return HttpResponse(request.GET["hub.challenge"], content_type="text/plain")
     logger.warning("Webhook handshake refused", extra={"reason": "verify_token", "path": request.path})
     return JsonResponse(error_body("forbidden", _("Verification failed.")), status=403)
-
-
-# --- Graph API client --------------------------------------------------------------------------
-
-
-class GraphError(Exception):
-    """A failed Graph call; subclasses say what to do about it."""
-
-    def __init__(self, message: str, *, status: int = 0, code: int | None = None, subcode: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.subcode = subcode
-
-    def summary(self) -> str:
-        """Describe the error for ``last_error`` without the access token or personal data."""
-        parts = [f"HTTP {self.status}" if self.status else "no response"]
-        if self.code is not None:
-            parts.append(f"code {self.code}" + (f"/{self.subcode}" if self.subcode else ""))
-        return f"{', '.join(parts)}: {self.message}"[:500]
-
-
-class GraphTokenError(GraphError):
-    """The page token is invalid or expired (code 190, 102): a human must reconnect the page."""
-
-
-class GraphPermanentError(GraphError):
-    """A 4xx that will not go away by retrying (permissions, unknown id)."""
-
-
-class GraphWindowClosedError(GraphPermanentError):
-    """Send API: the 24-hour window of this conversation is closed."""
-
-
-class GraphTransientError(GraphError, TransientError):
-    """Timeout, connection error, 5xx or a temporary Graph code: try again later."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-
-class GraphRateLimitError(GraphTransientError):
-    """Throttled (4, 17, 32, 613, 80000–80014): retry no earlier than ``retry_after`` seconds."""
-
-
-def _highest_percent(raw: str | None) -> float:
-    try:
-        values = json.loads(raw) if raw else {}
-        return max([0.0] + [float(v) for v in values.values() if isinstance(v, int | float)])
-    except (ValueError, AttributeError, TypeError):
-        return 0.0
-
-
-def _usage_headers(response: requests.Response) -> tuple[float, float, float | None]:
-    """Return (app usage %, page/account usage %, seconds until access is regained) from the usage headers.
-
-    ``X-App-Usage`` is app-wide; ``X-Page-Usage``, ``X-Ad-Account-Usage`` and the Business Use Case
-    header belong to the token's page or account. ``estimated_time_to_regain_access`` is in minutes.
-    """
-    app = _highest_percent(response.headers.get("X-App-Usage"))
-    token = max(
-        _highest_percent(response.headers.get("X-Page-Usage")),
-        _highest_percent(response.headers.get("X-Ad-Account-Usage")),
-    )
-    regain = None
-    try:
-        for entries in json.loads(response.headers.get("X-Business-Use-Case-Usage") or "{}").values():
-            for entry in entries:
-                token = max([token] + [float(entry.get(k) or 0) for k in ("call_count", "total_cputime", "total_time")])
-                minutes = float(entry.get("estimated_time_to_regain_access") or 0)
-                if minutes:
-                    regain = max(regain or 0.0, minutes * 60)
-    except (ValueError, AttributeError, TypeError):
-        pass  # a malformed usage header must not fail the fetch: the app-level figures above still count
-    return app, token, regain
-
-
-def _pause_key(scope: str) -> str:
-    return f"{PAUSE_CACHE_KEY}:{scope}"
-
-
-def _pause(seconds: float, scope: str) -> None:
-    """Stop calling Graph for ``seconds``: for the whole app (``"app"``) or for one token."""
-    try:
-        cache.set(_pause_key(scope), time.time() + seconds, timeout=int(seconds) + 1)
-    except Exception:
-        logger.warning("Cannot store the Graph pause in the cache")
-
-
-def graph_paused_for(scope: str) -> float:
-    """Seconds left in a pause of the app or of one token after Graph throttled us (0: call away)."""
-    try:
-        values = cache.get_many([_pause_key("app"), _pause_key(scope)])
-    except Exception:
-        return 0.0
-    until = max(values.values(), default=0)
-    return max(0.0, until - time.time()) if until else 0.0
-
-
-def classify(response: requests.Response) -> GraphError:
-    """Turn an error response into the right ``GraphError`` subclass."""
-    try:
-        error = response.json().get("error") or {}
-    except ValueError:
-        error = {}
-    if not isinstance(error, dict):
-        error = {}
-    code = error.get("code")
-    subcode = error.get("error_subcode")
-    code = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
-    subcode = int(subcode) if isinstance(subcode, int | str) and str(subcode).isdigit() else None
-    message = str(error.get("message") or response.reason or "Graph error")[:300]
-    kwargs = {"status": response.status_code, "code": code, "subcode": subcode}
-    if code in TOKEN_ERROR_CODES:
-        return GraphTokenError(message, **kwargs)
-    if code in RATE_LIMIT_CODES or (code is not None and 80000 <= code <= 80014):
-        _, _, regain = _usage_headers(response)
-        return GraphRateLimitError(message, retry_after=regain, **kwargs)
-    if code == 10 and subcode in WINDOW_CLOSED_SUBCODES:
-        return GraphWindowClosedError(message, **kwargs)
-    if code in TRANSIENT_CODES or error.get("is_transient") or response.status_code >= 500:
-        return GraphTransientError(message, **kwargs)
-    if response.status_code == 429:
-        return GraphRateLimitError(message, **kwargs)
-    return GraphPermanentError(message, **kwargs)
-
-
-_session: requests.Session | None = None
-
-
-def _http() -> requests.Session:
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        _session.headers["User-Agent"] = "leadplatform-graph/1"
-    return _session
-
-
-class GraphClient:
-    """Calls Graph with one page token, under ``META_GRAPH_API_URL``, with timeouts and ``appsecret_proof``."""
-
-    def __init__(self, access_token: str):
-        self.access_token = access_token
-        self.scope = hashlib.sha256(access_token.encode()).hexdigest()[:16]
-
-    def _auth_params(self) -> dict[str, str]:
-        params = {"access_token": self.access_token}
-        if settings.META_APP_SECRET:
-            params["appsecret_proof"] = hmac.new(
-                settings.META_APP_SECRET.encode(), self.access_token.encode(), hashlib.sha256
-            ).hexdigest()
-        return params
-
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json_body: Any = None) -> Any:
-        paused = graph_paused_for(self.scope)
-        if paused:
-            raise GraphRateLimitError("Graph calls paused after throttling", retry_after=paused)
-        url = f"{settings.META_GRAPH_API_URL}/{path.lstrip('/')}"
-        try:
-            response = _http().request(
-                method,
-                url,
-                params={**(params or {}), **self._auth_params()},
-                json=json_body,
-                timeout=settings.HTTP_TIMEOUT,
-            )
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise GraphTransientError(f"{type(exc).__name__} calling Graph") from None
-        app_usage, token_usage, regain = _usage_headers(response)
-        if app_usage >= USAGE_PAUSE_THRESHOLD or token_usage >= USAGE_PAUSE_THRESHOLD:
-            logger.warning(
-                "Graph usage near its limit, pausing calls", extra={"usage_percent": max(app_usage, token_usage)}
-            )
-            _pause(regain or USAGE_PAUSE_SECONDS, "app" if app_usage >= USAGE_PAUSE_THRESHOLD else self.scope)
-        if response.status_code >= 400:
-            error = classify(response)
-            if isinstance(error, GraphRateLimitError):
-                _pause(error.retry_after or 60, "app" if error.code == APP_RATE_LIMIT_CODE else self.scope)
-            raise error
-        try:
-            return response.json()
-        except ValueError:
-            raise GraphTransientError(
-                "Graph answered with a body that is not JSON", status=response.status_code
-            ) from None
-
-    def lead(self, leadgen_id: str) -> dict[str, Any]:
-        """Fetch one lead with the fields SPEC §5 lists."""
-        return self.request("GET", leadgen_id, params={"fields": LEAD_FIELDS})
-
-    def form_leads(
-        self, form_id: str, *, after: str | None = None, since: int | None = None, limit: int = 100
-    ) -> dict[str, Any]:
-        """Fetch one page of a form's leads; follow ``paging.cursors.after`` while ``paging.next`` is present."""
-        params: dict[str, Any] = {"fields": LEAD_FIELDS, "limit": limit}
-        if after:
-            params["after"] = after
-        if since:
-            params["filtering"] = json.dumps([{"field": "time_created", "operator": "GREATER_THAN", "value": since}])
-        return self.request("GET", f"{form_id}/leads", params=params)
-
-    def page(self, page_id: str) -> dict[str, Any]:
-        return self.request("GET", page_id, params={"fields": "id,name"})
-
-    def send_message(self, recipient_id: str, text: str) -> dict[str, Any]:
-        """Send an Instagram DM through the Messenger-platform Send API (``/me/messages``)."""
-        return self.request(
-            "POST",
-            "me/messages",
-            json_body={"recipient": {"id": recipient_id}, "message": {"text": text}, "messaging_type": "RESPONSE"},
-        )

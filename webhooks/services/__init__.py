@@ -1,9 +1,10 @@
 """Write operations of the webhooks app, one module per concern.
 
-``inbox``: the ledger shared by every provider (store, claim, finish, defer, replay, sweep).
-``connections``: Meta page connections and their health. ``facebook``: Lead Ads processing and
-backfill. ``instagram``: DM threads, lead capture, intent and auto-replies. ``linkedin``: Lead Gen
-Form processing, erasure and backfill; ``linkedin_connections``: OAuth connections and token refresh.
+``ledger``: the webhook ledger every provider shares (store, claim, finish, defer, replay, sweep).
+``backfill``: the counters and ledger step both backfills share. ``connections``: Meta page
+connections and their health. ``facebook``: Lead Ads processing and backfill. ``instagram``: DM
+threads, lead capture, intent and auto-replies. ``linkedin``: Lead Gen Form processing, erasure and
+backfill; ``linkedin_connections``: OAuth connections and token refresh.
 """
 
 from webhooks.services.connections import (
@@ -13,7 +14,8 @@ from webhooks.services.connections import (
     meta_page_save,
 )
 from webhooks.services.facebook import facebook_form_backfill, facebook_lead_ingest, facebook_leadgen_handle
-from webhooks.services.inbox import (
+from webhooks.services.instagram import instagram_message_handle, instagram_reply_send
+from webhooks.services.ledger import (
     enqueue_events,
     webhook_delivery_store,
     webhook_event_process,
@@ -21,7 +23,6 @@ from webhooks.services.inbox import (
     webhook_events_sweep,
     webhook_payloads_purge,
 )
-from webhooks.services.instagram import instagram_message_handle, instagram_reply_send
 from webhooks.services.linkedin import linkedin_backfill, linkedin_lead_ingest, linkedin_response_erase
 from webhooks.services.linkedin_connections import (
     linkedin_connection_connect,

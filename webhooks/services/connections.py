@@ -8,15 +8,17 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Notification, User
-from accounts.services import notify_platform_staff
+from accounts.selectors import staff_list_active
+from accounts.services import notify
 from compliance.services import audit_record
 from core.exceptions import DomainError
 from core.transactions import on_commit
+from integrations.meta.graph import GraphError
 from webhooks.models import MetaPageConnection, Provider
-from webhooks.providers.meta import GraphError
-from webhooks.services.inbox import webhook_events_replay_failed
+from webhooks.services.ledger import webhook_events_replay_failed
 
 logger = logging.getLogger(__name__)
 
@@ -130,15 +132,16 @@ def meta_connection_mark_broken(*, connection: MetaPageConnection, error: GraphE
         tenant=connection.organization,
         payload={"page_id": connection.page_id, "code": error.code, "subcode": error.subcode},
     )
-    notify_platform_staff(
-        title=_("Facebook page token broken: %(name)s") % {"name": connection.name or connection.page_id},
-        body=_(
+    notify(
+        users=staff_list_active(),
+        kind=Notification.Kind.CONNECTION,
+        title=gettext_noop("Facebook page token broken: %(name)s"),
+        body=gettext_noop(
             "Graph rejected the token of page %(page)s (%(error)s). Leads of this page are stored but not "
             "fetched until the page is reconnected with a new token; they are replayed then."
-        )
-        % {"page": connection.page_id, "error": error.summary()},
+        ),
+        context={"name": connection.name or connection.page_id, "page": connection.page_id, "error": error.summary()},
         url=reverse("admin:webhooks_metapageconnection_change", args=[connection.pk]),
-        kind=Notification.Kind.CONNECTION,
         dedup_key=f"meta-page-broken:{connection.pk}:{now:%Y%m%d%H%M%S}",
     )
     logger.warning("Meta page token broken", extra={"page_id": connection.page_id, "code": error.code})

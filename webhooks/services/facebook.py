@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,24 +13,24 @@ from django.utils.translation import gettext as _
 from compliance.models import ConsentRecord
 from compliance.services import consent_grant
 from core.exceptions import DomainError
-from leads.models import Lead
-from leads.services import lead_ingest
-from webhooks.mapping import checked_disclaimers, map_graph_lead
-from webhooks.models import MetaPageConnection, Provider, WebhookEvent
-from webhooks.providers.meta import (
+from integrations.meta.graph import (
     GraphClient,
     GraphPermanentError,
     GraphRateLimitError,
     GraphTokenError,
     GraphTransientError,
 )
+from leads.models import Lead
+from leads.services import lead_ingest
+from webhooks.mapping import checked_disclaimers, map_graph_lead
+from webhooks.models import MetaPageConnection, Provider, WebhookEvent
 from webhooks.registry import EventItem, HandlerResult, PermanentEventError
+from webhooks.services.backfill import BackfillStats, backfill_item_process
 from webhooks.services.connections import (
     meta_connection_mark_broken,
     meta_connection_mark_success,
     meta_connection_note_error,
 )
-from webhooks.services.inbox import webhook_event_process, webhook_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -132,16 +131,6 @@ def facebook_leadgen_handle(event: WebhookEvent) -> HandlerResult:
 # --- Backfill ---------------------------------------------------------------------------------
 
 
-@dataclass
-class BackfillStats:
-    pages: int = 0
-    seen: int = 0
-    new: int = 0
-    known: int = 0
-    failed: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-
-
 def facebook_form_backfill(
     *,
     connection: MetaPageConnection,
@@ -198,12 +187,4 @@ def _backfill_one(*, connection: MetaPageConnection, form_id: str, lead_data: di
             "lead": lead_data,
         },
     )
-    event, created = webhook_event_record(provider=Provider.FACEBOOK, item=item)
-    if not created:
-        stats.known += 1
-        return
-    stats.new += 1
-    status = webhook_event_process(event_id=event.pk) or event.status
-    stats.statuses[status] = stats.statuses.get(status, 0) + 1
-    if status == WebhookEvent.Status.FAILED:
-        stats.failed += 1
+    backfill_item_process(provider=Provider.FACEBOOK, item=item, stats=stats)

@@ -19,17 +19,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.transactions import on_commit
-from leads.models import Lead
-from leads.services import lead_ingest, lead_intent_add
-from webhooks.intent import IntentAnalysis, analyse, find_emails, find_phones
-from webhooks.models import Conversation, InstagramRule, Message, MetaPageConnection, WebhookEvent
-from webhooks.providers.meta import (
+from integrations.meta.graph import (
     GraphClient,
     GraphPermanentError,
     GraphTokenError,
     GraphTransientError,
     GraphWindowClosedError,
 )
+from leads.intent import IntentAnalysis, analyse, find_emails, find_phones
+from leads.models import Lead
+from leads.services import lead_ingest, lead_intent_add
+from webhooks.models import Conversation, InstagramRule, Message, MetaPageConnection, WebhookEvent
 from webhooks.registry import HandlerResult, PermanentEventError
 from webhooks.services.connections import meta_connection_mark_broken, meta_connection_mark_success
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -25,19 +24,19 @@ from compliance.blind_index import blind_index
 from compliance.models import ConsentRecord
 from compliance.services import consent_grant
 from core.exceptions import DomainError
-from leads.models import Lead, LeadIdentity
-from leads.services import lead_anonymize, lead_ingest
-from webhooks.linkedin_mapping import map_lead_form_response, meta_key
-from webhooks.models import LinkedInConnection, Provider, WebhookEvent
-from webhooks.providers.linkedin_client import (
+from integrations.linkedin.client import (
     LEAD_TYPES,
     LinkedInClient,
     LinkedInPermanentError,
     form_ref_of,
     owner_kind,
 )
+from leads.models import Lead, LeadIdentity
+from leads.services import lead_anonymize, lead_ingest
+from webhooks.linkedin_mapping import map_lead_form_response, meta_key
+from webhooks.models import LinkedInConnection, Provider, WebhookEvent
 from webhooks.registry import EventItem, HandlerResult, PermanentEventError
-from webhooks.services.inbox import webhook_event_process, webhook_event_record
+from webhooks.services.backfill import BackfillStats, backfill_item_process
 from webhooks.services.linkedin_connections import LinkedInConnectionBroken, linkedin_call
 
 logger = logging.getLogger(__name__)
@@ -231,16 +230,6 @@ def linkedin_response_erase(*, response_id: str, actor: User | None) -> list[Lea
 # --- Backfill ---------------------------------------------------------------------------------
 
 
-@dataclass
-class BackfillStats:
-    pages: int = 0
-    seen: int = 0
-    new: int = 0
-    known: int = 0
-    failed: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-
-
 def linkedin_backfill(
     *,
     connection: LinkedInConnection,
@@ -311,12 +300,4 @@ def _backfill_one(
             "response": response,
         },
     )
-    event, created = webhook_event_record(provider=Provider.LINKEDIN, item=item)
-    if not created:
-        stats.known += 1
-        return
-    stats.new += 1
-    status = webhook_event_process(event_id=event.pk) or event.status
-    stats.statuses[status] = stats.statuses.get(status, 0) + 1
-    if status == WebhookEvent.Status.FAILED:
-        stats.failed += 1
+    backfill_item_process(provider=Provider.LINKEDIN, item=item, stats=stats)

@@ -16,14 +16,15 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from accounts.models import Notification, User
-from accounts.services import notify_platform_staff
+from accounts.selectors import staff_list_active
+from accounts.services import notify
 from compliance.services import audit_record
 from core.exceptions import DomainError
 from core.transactions import on_commit
-from webhooks.models import LinkedInConnection, Provider
-from webhooks.providers.linkedin_client import (
+from integrations.linkedin.client import (
     OWNER_URN,
     LinkedInClient,
     LinkedInError,
@@ -34,7 +35,8 @@ from webhooks.providers.linkedin_client import (
     owner_urn_of,
     token_refresh,
 )
-from webhooks.services.inbox import webhook_events_replay_failed
+from webhooks.models import LinkedInConnection, Provider
+from webhooks.services.ledger import webhook_events_replay_failed
 
 logger = logging.getLogger(__name__)
 
@@ -229,15 +231,16 @@ def linkedin_connection_mark_broken(*, connection: LinkedInConnection, summary: 
         tenant=connection.organization,
         payload={"owner": connection.owner_urn, "reason": reason},
     )
-    notify_platform_staff(
-        title=_("LinkedIn connection broken: %(name)s") % {"name": connection.name or connection.owner_urn},
-        body=_(
+    notify(
+        users=staff_list_active(),
+        kind=Notification.Kind.CONNECTION,
+        title=gettext_noop("LinkedIn connection broken: %(name)s"),
+        body=gettext_noop(
             "LinkedIn no longer accepts the token of %(owner)s (%(error)s). Leads of this account are stored "
             "but not fetched until it is connected again with LinkedIn; they are replayed then."
-        )
-        % {"owner": connection.owner_urn, "error": summary},
+        ),
+        context={"name": connection.name or connection.owner_urn, "owner": connection.owner_urn, "error": summary},
         url=_admin_url(connection),
-        kind=Notification.Kind.CONNECTION,
         dedup_key=f"linkedin-broken:{connection.pk}:{now:%Y%m%d%H%M%S}",
     )
     logger.warning("LinkedIn token broken", extra={"owner": connection.owner_urn, "reason": reason})
@@ -395,15 +398,16 @@ def linkedin_tokens_refresh_due(*, now: datetime | None = None) -> dict[str, int
 
 def _notify_expiring(connection: LinkedInConnection) -> int:
     expires = connection.access_token_expires_at
-    sent = notify_platform_staff(
-        title=_("LinkedIn connection expires soon: %(name)s") % {"name": connection.name or connection.owner_urn},
-        body=_(
+    sent = notify(
+        users=staff_list_active(),
+        kind=Notification.Kind.CONNECTION,
+        title=gettext_noop("LinkedIn connection expires soon: %(name)s"),
+        body=gettext_noop(
             "The LinkedIn token of %(owner)s expires on %(when)s and cannot be refreshed automatically. "
             "Connect the account with LinkedIn again before then, or its leads are no longer fetched."
-        )
-        % {"owner": connection.owner_urn, "when": expires},
+        ),
+        context={"name": connection.name or connection.owner_urn, "owner": connection.owner_urn, "when": expires},
         url=_admin_url(connection),
-        kind=Notification.Kind.CONNECTION,
         dedup_key=f"linkedin-expiring:{connection.pk}:{expires:%Y%m%d}",
     )
     return 1 if sent else 0

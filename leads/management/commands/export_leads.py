@@ -10,11 +10,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
-from leads.importers import ImportFileError, parse_date
+from leads.imports.columns import parse_date
+from leads.imports.export import lead_export_file, lead_export_queryset
+from leads.imports.readers import ImportFileError
 from leads.management.lookups import organization_by_slug_or_id, user_by_email
 from leads.models import Lead
-from leads.selectors.export import lead_export_queryset
-from leads.services.bulk_import import lead_export_file
 
 
 class Command(BaseCommand):

@@ -13,10 +13,12 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from core.exceptions import DomainError
-from leads.importers import FORMATS, ROW_TEXT, ColumnMap, ImportFileError, LeadFileReader, load_mapping
+from leads.imports.columns import ColumnMap, load_mapping
+from leads.imports.files import lead_import_file
+from leads.imports.plan import DEFAULT_BATCH_SIZE, ImportSummary, RowError
+from leads.imports.readers import FORMATS, ROW_TEXT, ImportFileError, LeadFileReader
 from leads.management.lookups import organization_by_slug_or_id, user_by_email
 from leads.models import Lead
-from leads.services.bulk_import import DEFAULT_BATCH_SIZE, ImportSummary, RowError, lead_import_file
 
 PROGRESS_EVERY_SECONDS = 5.0
 

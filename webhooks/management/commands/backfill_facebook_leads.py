@@ -8,10 +8,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
 from core.exceptions import DomainError
+from integrations.meta.graph import GraphError
 from webhooks.models import MetaPageConnection
-from webhooks.providers.meta import GraphError
 from webhooks.services import facebook_form_backfill
-from webhooks.services.facebook import BackfillStats
+from webhooks.services.backfill import BackfillStats
 
 
 def _since(value: str | None) -> datetime | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from core.exceptions import DomainError
+from integrations.linkedin.client import LinkedInError, LinkedInOAuthError
 from webhooks.management.commands.backfill_facebook_leads import _since
 from webhooks.models import LinkedInConnection
-from webhooks.providers.linkedin_client import LinkedInError, LinkedInOAuthError
 from webhooks.services import linkedin_backfill
-from webhooks.services.linkedin import BackfillStats
+from webhooks.services.backfill import BackfillStats
 from webhooks.services.linkedin_connections import linkedin_owner_urn_clean
 
 

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from core.exceptions import DomainError
-from webhooks.providers.linkedin_client import LEAD_TYPES, LinkedInClient, LinkedInError, LinkedInTokenError, TokenSet
-from webhooks.providers.linkedin_client import owner_kind as kind_of
+from integrations.linkedin.client import LEAD_TYPES, LinkedInClient, LinkedInError, LinkedInTokenError, TokenSet
+from integrations.linkedin.client import owner_kind as kind_of
 from webhooks.services import linkedin_connection_connect
 from webhooks.services.linkedin_connections import linkedin_owner_urn_clean
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from core.exceptions import DomainError
-from webhooks.providers.meta import GraphClient, GraphError, GraphTokenError
+from integrations.meta.graph import GraphClient, GraphError, GraphTokenError
 from webhooks.services import meta_page_connect
 
 STDIN_MARKER = "-"

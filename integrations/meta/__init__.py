@@ -1,0 +1,1 @@
+"""Meta Graph API client (Facebook Lead Ads, Instagram Send API; the Marketing API later)."""

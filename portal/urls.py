@@ -1,0 +1,52 @@
+"""Routes of the partner portal, mounted at /portal/leads/ (German paths as in SPEC §9).
+
+One URL space for the pages of every app: the portal is the top floor and the only place that knows
+them all. The lead page gets its deal part from ``deals`` here (``extra_context``), and converting a
+lead (a deals page) is routed before the lead page's generic actions, under the same URL as before.
+"""
+
+from django.urls import path
+
+from deals import views as deals_views
+from leads import views as leads_views
+from portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", views.PortalLoginView.as_view(), name="login"),
+    path("logout/", views.PortalLogoutView.as_view(), name="logout"),
+    path("passwort-vergessen/", views.PortalPasswordResetView.as_view(), name="password_reset"),
+    path("passwort-vergessen/gesendet/", views.PortalPasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "passwort-neu/<uidb64>/<token>/",
+        views.PortalPasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("passwort-neu/fertig/", views.PortalPasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("inbox/", leads_views.inbox, name="inbox"),
+    path("inbox/<uuid:lead_id>/", leads_views.inbox_detail, name="inbox_detail"),
+    path("inbox/<uuid:lead_id>/annehmen/", leads_views.inbox_accept, name="inbox_accept"),
+    path("inbox/<uuid:lead_id>/ablehnen/", leads_views.inbox_reject, name="inbox_reject"),
+    path("meine-leads/", leads_views.lead_list, name="leads"),
+    path("meine-leads/neu/", leads_views.lead_create, name="lead_create"),
+    path(
+        "meine-leads/<str:ref>/",
+        leads_views.lead_detail,
+        {"extra_context": deals_views.lead_deal_context},
+        name="lead_detail",
+    ),
+    path("meine-leads/<str:ref>/konvertieren/", deals_views.lead_convert_action, name="lead_convert"),
+    path("meine-leads/<str:ref>/<slug:action>/", leads_views.lead_action, name="lead_action"),
+    path("pipeline/", deals_views.pipeline, name="pipeline"),
+    path("pipeline/<uuid:deal_id>/", deals_views.deal_detail, name="deal_detail"),
+    path("pipeline/<uuid:deal_id>/stage/", deals_views.deal_stage, name="deal_stage"),
+    path("pipeline/<uuid:deal_id>/<slug:action>/", deals_views.deal_action, name="deal_action"),
+    path("werbung/", views.campaigns, name="campaigns"),
+    path("werbung/<str:campaign_id>/", views.campaign_detail, name="campaign_detail"),
+    path("sources/", views.sources, name="sources"),
+    path("reports/", views.reports, name="reports"),
+    path("reports/export.csv", views.reports_export, name="reports_export"),
+    path("benachrichtigungen/", views.notifications, name="notifications"),
+]

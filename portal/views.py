@@ -1,0 +1,281 @@
+"""The portal's own pages (SPEC §9): sign-in, the dashboard, campaigns (placeholder), sources, reports, notices.
+
+Thin: read through selectors, write through services. Every page is for sales partners only and
+tenant-scoped. The pages of leads (inbox, Meine Leads) and deals (pipeline) live in their apps;
+``portal.urls`` puts them all under one URL space.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from core.charts import PALETTE, STAGE_COLOURS, horizontal_bars, stacked_bars
+from core.portal import back, partner_required, portal_render
+from deals.models import PartnerDeal
+from deals.views import DEAL_STAGE_COLOURS
+from portal import forms
+from portal.selectors import (
+    dashboard_kpis,
+    frame_for,
+    notification_list,
+    report_first_contact,
+    report_funnel,
+    report_months,
+    report_range,
+    report_sources,
+)
+from portal.services import notifications_mark_read
+
+
+def frame_context(request: HttpRequest) -> dict[str, Any]:
+    """The shell's part of every portal page (registered with ``core.portal`` when the app starts)."""
+    return frame_for(request.user)
+
+
+# --- Sign-in ----------------------------------------------------------------------------------
+
+
+class PortalLoginView(auth_views.LoginView):
+    template_name = "portal/auth/login.html"
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        # Platform staff work in the admin console (Zone 1), partners here (Zone 2).
+        if getattr(self.request.user, "is_staff", False):
+            return "/admin/"
+        return reverse("portal:dashboard")
+
+
+class PortalLogoutView(auth_views.LogoutView):
+    next_page = reverse_lazy("portal:login")
+
+
+class PortalPasswordResetView(auth_views.PasswordResetView):
+    template_name = "portal/auth/password_reset_form.html"
+    email_template_name = "portal/auth/password_reset_email.txt"
+    subject_template_name = "portal/auth/password_reset_subject.txt"
+    success_url = reverse_lazy("portal:password_reset_done")
+
+
+class PortalPasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "portal/auth/password_reset_done.html"
+
+
+class PortalPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "portal/auth/password_reset_confirm.html"
+    success_url = reverse_lazy("portal:password_reset_complete")
+
+
+class PortalPasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "portal/auth/password_reset_complete.html"
+
+
+# --- Dashboard --------------------------------------------------------------------------------
+
+
+@require_GET
+@partner_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    kpis = dashboard_kpis(request.user)
+    stages = kpis["deal_stages"]
+    rows = [(str(label), stages[stage]["count"]) for stage, label in PartnerDeal.Stage.choices]
+    chart = horizontal_bars(
+        rows,
+        title=_("Deals per stage"),
+        colours=[DEAL_STAGE_COLOURS[s] for s in PartnerDeal.Stage.values],
+    )
+    stage_rows = [
+        {"stage": stage, "label": label, "count": stages[stage]["count"], "value": stages[stage]["value"]}
+        for stage, label in PartnerDeal.Stage.choices
+    ]
+    return portal_render(
+        request,
+        "portal/dashboard.html",
+        {"kpis": kpis, "pipeline_chart": chart, "stage_rows": stage_rows},
+        section="dashboard",
+    )
+
+
+# --- Campaigns (placeholder), sources, reports ------------------------------------------------
+
+
+@require_GET
+@partner_required
+def campaigns(request: HttpRequest) -> HttpResponse:
+    return portal_render(request, "portal/campaigns.html", {}, section="campaigns")
+
+
+@require_GET
+@partner_required
+def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
+    # Campaigns arrive with the campaigns feature; until then no campaign id exists.
+    raise Http404
+
+
+def _range(request: HttpRequest):
+    form = forms.ReportRangeForm(request.GET or None)
+    rng = report_range(**(form.range_values() if request.GET else {}))
+    if not request.GET:
+        form = forms.ReportRangeForm(initial={"date_from": rng.date_from, "date_to": rng.date_to})
+    return form, rng
+
+
+@require_GET
+@partner_required
+def sources(request: HttpRequest) -> HttpResponse:
+    form, rng = _range(request)
+    data = report_sources(request.user, rng)
+    charts = {
+        "channels": horizontal_bars(
+            [(row["label"], row["leads"]) for row in data["channels"]], title=_("Leads by channel"), colours=PALETTE
+        ),
+        "qualification": horizontal_bars(
+            [(row["label"], row["qualification_rate"] or 0) for row in data["channels"]],
+            title=_("Qualification rate by channel"),
+            colours=PALETTE,
+            suffix=" %",
+            x_max=100,
+        ),
+        "conversion": horizontal_bars(
+            [(row["label"], row["conversion_rate"] or 0) for row in data["sources"]],
+            title=_("Conversion rate by source"),
+            colours=PALETTE[2:],
+            suffix=" %",
+            x_max=100,
+        ),
+    }
+    return portal_render(
+        request, "portal/sources.html", {"form": form, "range": rng, "data": data, "charts": charts}, section="sources"
+    )
+
+
+def _report_data(request: HttpRequest) -> tuple[Any, Any, dict[str, Any]]:
+    form, rng = _range(request)
+    return (
+        form,
+        rng,
+        {
+            "funnel": report_funnel(request.user, rng),
+            "first_contact": report_first_contact(request.user, rng),
+            "months": report_months(request.user, rng),
+        },
+    )
+
+
+@require_GET
+@partner_required
+def reports(request: HttpRequest) -> HttpResponse:
+    form, rng, data = _report_data(request)
+    months = data["months"]
+    labels = [m["month"].strftime("%m/%y") for m in months]
+    charts = {
+        "funnel": horizontal_bars(
+            [(str(step["label"]), step["count"]) for step in data["funnel"]["steps"]],
+            title=_("Conversion funnel"),
+            colours=["#56B4E9", "#0072B2", "#E69F00", "#D55E00", "#009E73"],
+        ),
+        "outcomes": stacked_bars(
+            labels,
+            [(_("Won"), [m["won"] for m in months]), (_("Lost"), [m["lost"] for m in months])],
+            title=_("Deals won and lost per month"),
+        ),
+        "value": horizontal_bars(
+            [(label, float(m["won_value"])) for label, m in zip(labels, months, strict=True)],
+            title=_("Won value per month (EUR)"),
+            colours=[STAGE_COLOURS["hot"]],
+        ),
+    }
+    query = request.GET.urlencode()
+    return portal_render(
+        request,
+        "portal/reports.html",
+        {"form": form, "range": rng, "data": data, "charts": charts, "query": query},
+        section="reports",
+    )
+
+
+@require_GET
+@partner_required
+def reports_export(request: HttpRequest) -> HttpResponse:
+    """The report as CSV (semicolon-separated with a BOM, so German Excel opens it as is)."""
+    _form, rng, data = _report_data(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"report_{rng.date_from:%Y%m%d}_{rng.date_to:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.write("\ufeff")
+    writer = csv.writer(response, delimiter=";")
+    writer.writerow([_("Report"), rng.date_from.isoformat(), rng.date_to.isoformat()])
+    writer.writerow([])
+    writer.writerow([_("Funnel step"), _("Leads"), _("Share of all leads (%)")])
+    for step in data["funnel"]["steps"]:
+        writer.writerow([step["label"], step["count"], _csv_number(step["rate"])])
+    writer.writerow([])
+    writer.writerow(
+        [_("Channel"), _("Leads"), _("Contacted"), _("Qualified"), _("Converted"), _("Won"), _("Won value")]
+    )
+    for row in data["funnel"]["by_channel"]:
+        writer.writerow(
+            [
+                row["label"],
+                row["leads"],
+                row["contacted"],
+                row["qualified"],
+                row["converted"],
+                row["won"],
+                _csv_number(row["won_value"]),
+            ]
+        )
+    writer.writerow([])
+    writer.writerow([_("Month"), _("Leads"), _("Converted"), _("Won"), _("Lost"), _("Win rate (%)"), _("Won value")])
+    for month in data["months"]:
+        writer.writerow(
+            [
+                month["month"].strftime("%Y-%m"),
+                month["leads"],
+                month["converted"],
+                month["won"],
+                month["lost"],
+                _csv_number(month["win_rate"]),
+                _csv_number(month["won_value"]),
+            ]
+        )
+    writer.writerow([])
+    first = data["first_contact"]
+    writer.writerow([_("Time to first contact"), _("Leads"), _("Average (h)"), _("Median (h)"), _("Within 24 h (%)")])
+    writer.writerow(
+        [
+            "",
+            first["count"],
+            _csv_number(first["average_hours"]),
+            _csv_number(first["median_hours"]),
+            _csv_number(first["within_24h_rate"]),
+        ]
+    )
+    return response
+
+
+def _csv_number(value) -> str:
+    if value is None:
+        return ""
+    return str(value).replace(".", ",")
+
+
+# --- Notifications ----------------------------------------------------------------------------
+
+
+@partner_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        raw = request.POST.get("id") or ""
+        notifications_mark_read(user=request.user, notification_id=int(raw) if raw.isdigit() else None)
+        return back(request, reverse("portal:notifications"))
+    page = Paginator(notification_list(request.user), 20).get_page(request.GET.get("page"))
+    return portal_render(request, "portal/notifications.html", {"page": page}, section="notifications")
