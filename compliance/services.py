@@ -9,7 +9,11 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from compliance.models import AuditEvent, ConsentRecord
+from core.bulk import instance_factory
 from core.logging import request_id_var
+
+_ACTOR = AuditEvent._meta.get_field("actor")
+_TENANT = AuditEvent._meta.get_field("tenant")
 
 
 def _object_ref(obj: models.Model | None) -> tuple[str, str]:
@@ -73,17 +77,22 @@ def audit_event_build(
     else:
         label = str(actor)
     request_id = request_id_var.get()
-    return AuditEvent(
+    tenant = tenant if tenant is not None else _tenant_of(obj)
+    # Built like ``AuditEvent(actor=…, tenant=…)`` at a fraction of the cost: imports build one per lead.
+    event = instance_factory(AuditEvent)(
         event_type=event_type,
-        actor=actor_user,
+        actor_id=getattr(actor_user, "pk", None),
         actor_label=label[:254],
-        tenant=tenant if tenant is not None else _tenant_of(obj),
+        tenant_id=getattr(tenant, "pk", None),
         object_type=object_type,
         object_id=object_id,
         payload=payload or {},
         ip=_clean_ip(ip),
         request_id="" if request_id == "-" else request_id,
     )
+    _ACTOR.set_cached_value(event, actor_user)
+    _TENANT.set_cached_value(event, tenant)
+    return event
 
 
 @transaction.atomic

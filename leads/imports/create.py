@@ -17,11 +17,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.transactions import on_commit
-from leads.bulk import COMPANY_UPSERT_TOUCH, copy_insert, insert_sql, instance_factory
+from core.bulk import copy_insert, insert_sql, instance_factory
 from leads.imports import graph
 from leads.imports.plan import ImportContext, ImportRow
 from leads.models import Company
-from leads.services.lead_rows import LeadRows, lead_rows_build
+from leads.services.lead_rows import COMPANY_UPSERT_TOUCH, LeadRows, lead_rows_build
 
 
 class _Entropy:

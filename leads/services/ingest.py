@@ -21,7 +21,7 @@ from accounts.models import Organization, User
 from compliance.services import audit_event_build, audit_record
 from core.exceptions import ConflictError, DomainError, TransientError
 from core.transactions import on_commit
-from leads.bulk import COMPANY_UPSERT_TOUCH, chaining_supported, db_value, insert_sql, mark_saved, run_chain
+from core.bulk import chaining_supported, db_value, insert_sql, mark_saved, run_chain
 from leads.models import (
     ATTRIBUTION_FIELDS,
     Company,
@@ -42,7 +42,7 @@ from leads.services.enrichment import (
     offline_enrichment,
     remote_enrichment_configured,
 )
-from leads.services.lead_rows import LeadRows, lead_rows_build, verification_build
+from leads.services.lead_rows import COMPANY_UPSERT_TOUCH, LeadRows, lead_rows_build, verification_build
 from leads.services.merge import Survivorship, merge_locked
 from leads.services.scoring import (
     SCORE_FIELDS,

@@ -19,7 +19,7 @@ from accounts.models import Organization, User
 from compliance.blind_index import email_index, phone_index
 from compliance.models import AuditEvent
 from compliance.services import audit_event_build
-from leads.bulk import instance_factory
+from core.bulk import instance_factory
 from leads.models import Company, Lead, LeadIdentity, LeadVerification
 from leads.normalize import NormalizedLead, is_free_mail
 from leads.services.enrichment import OfflineProvider
@@ -27,6 +27,14 @@ from leads.services.enrichment import OfflineProvider
 _TENANT = Lead._meta.get_field("tenant")
 _PARTNER = Lead._meta.get_field("assigned_partner")
 _LEAD = LeadVerification._meta.get_field("lead")
+
+
+#: ``ON CONFLICT (tenant_id, domain) DO UPDATE SET`` clause for company upserts that must return the
+#: existing row's id. It rewrites a column outside every unique index, so the row lock is
+#: ``FOR NO KEY UPDATE``: setting ``domain`` (a key column) took ``FOR UPDATE``, which waits for
+#: the ``FOR KEY SHARE`` locks the lead-company link foreign keys hold until commit, and two
+#: import workers linking leads to the same companies deadlocked on that.
+COMPANY_UPSERT_TOUCH = '"name" = "leads_company"."name"'
 
 
 @dataclass(eq=False)

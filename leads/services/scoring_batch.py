@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from core.db import bound_cursor
 from core.transactions import on_commit
-from leads.bulk import copy_insert
+from core.bulk import copy_insert
 from leads.models import Lead, LeadEnrichment, LeadIntent, LeadScoreHistory
 from leads.normalize import Verification
 from leads.services.alerts import burning_alert_create

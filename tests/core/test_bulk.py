@@ -1,4 +1,4 @@
-"""``leads.bulk``: the import's instances, ``COPY`` and ``UPDATE`` write what ``Model()`` and ``save()`` write."""
+"""``core.bulk``: the import's instances, ``COPY`` and ``UPDATE`` write what ``Model()`` and ``save()`` write."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from compliance.crypto import decrypt
 from core.db import bound_cursor
-from leads.bulk import bulk_update_sql, copy_insert, instance_factory
+from core.bulk import bulk_update_sql, copy_insert, instance_factory
 from leads.models import Lead
 from tests.leads.factories import LeadFactory
 
