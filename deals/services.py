@@ -17,7 +17,7 @@ from accounts.models import User
 from compliance.models import ConsentRecord
 from compliance.services import audit_record
 from core.exceptions import ConflictError, DomainError, TransitionNotAllowed
-from core.transactions import on_commit
+from core.transactions import send_after_commit
 from deals.models import DealStageChange, PartnerDeal
 from deals.signals import deal_stage_changed
 from leads.models import Lead
@@ -216,8 +216,8 @@ def deal_move_stage(*, deal: PartnerDeal, to: str, actor: User | None, reason: s
     if to == Stage.LOST:
         payload["reason"] = reason
     audit_record(event_type=_STAGE_EVENTS.get(to, "deal.stage_changed"), actor=actor, obj=deal, payload=payload)
-    on_commit(
-        deal_stage_changed.send_robust,
+    send_after_commit(
+        deal_stage_changed,
         sender=PartnerDeal,
         deal=deal,
         from_stage=old,

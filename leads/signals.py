@@ -8,6 +8,11 @@ with these keyword arguments:
     ``lead``: the new lead; ``channel``: its capture channel (a ``Lead.Channel`` value);
     ``actor``: who created it: a user, the label of the channel or API key that delivered it, or None.
 
+``leads_imported`` (sender ``Lead``)
+    Sent instead of ``lead_created`` for the leads an import (``import_leads``) creates, once per
+    committed batch of up to a few thousand: ``lead_ids`` (ids as strings), ``tenant_id``, ``channel``,
+    ``source``, ``actor``. Their scores follow from a queued scoring batch (``score_pending``).
+
 ``lead_status_changed`` (sender ``Lead``)
     ``lead``: the lead after the move; ``from_status``, ``to_status``: ``Lead.Status`` values;
     ``actor``: the user who moved it, or None for the system.
@@ -22,17 +27,9 @@ logged and undoes nothing, so work that must not get lost belongs in a task the 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.dispatch import Signal
 
-from core.transactions import on_commit
-
 lead_created = Signal()
+leads_imported = Signal()
 lead_status_changed = Signal()
 offer_accepted = Signal()
-
-
-def send_after_commit(signal: Signal, *, sender: type, **kwargs: Any) -> None:
-    """Send ``signal`` once the current transaction commits (at once outside one); each receiver on its own."""
-    on_commit(signal.send_robust, sender=sender, **kwargs)

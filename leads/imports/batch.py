@@ -180,6 +180,7 @@ def _write(ctx: ImportContext, groups: list[list[ImportRow]]) -> tuple[ImportCou
             counts.created += len(created)
             merge.merge(ctx, to_merge, owned, counts, fallback)
             queued = create.scoring_queue(created)
+            create.created_announce(ctx, created)
     except IntegrityError as exc:
         if "public_id" in str(exc):
             raise _Retry from exc

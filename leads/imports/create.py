@@ -16,12 +16,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.transactions import on_commit
 from core.bulk import copy_insert, insert_sql, instance_factory
+from core.transactions import on_commit, send_after_commit
 from leads.imports import graph
 from leads.imports.plan import ImportContext, ImportRow
-from leads.models import Company
+from leads.models import Company, Lead
 from leads.services.lead_rows import COMPANY_UPSERT_TOUCH, LeadRows, lead_rows_build
+from leads.signals import leads_imported
 
 
 class _Entropy:
@@ -161,3 +162,19 @@ def scoring_queue(created: list[ImportRow]) -> int:
         return 0
     on_commit(lead_score_batch_task.delay, [str(row.lead_id) for row in created])
     return 0 if lead_score_batch_task.app.conf.task_always_eager else len(created)
+
+
+def created_announce(ctx: ImportContext, created: list[ImportRow]) -> None:
+    """Tell the floors above which leads the batch created, once it commits: one ``leads_imported``
+    per batch, since ``lead_created`` per lead would be a million signals for a million rows."""
+    if not created or ctx.plan.dry_run:
+        return
+    send_after_commit(
+        leads_imported,
+        sender=Lead,
+        lead_ids=[str(row.lead_id) for row in created],
+        tenant_id=ctx.tenant.pk,
+        channel=ctx.plan.channel,
+        source=ctx.plan.source,
+        actor=ctx.actor,
+    )

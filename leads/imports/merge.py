@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from compliance.models import AuditEvent
 from compliance.services import audit_event_build
-from core.db import bound_cursor
 from core.bulk import bulk_update_sql
+from core.db import bound_cursor
 from leads.imports import graph
 from leads.imports.plan import ImportContext, ImportCounts, ImportRow
 from leads.models import Lead, LeadIdentity, LeadMerge, LeadScoreHistory, LeadVerification

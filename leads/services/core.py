@@ -18,8 +18,9 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from compliance.services import audit_record
 from core.exceptions import DomainError, TransitionNotAllowed
+from core.transactions import send_after_commit
 from leads.models import Lead, LeadActivity, LeadScoreHistory
-from leads.signals import lead_status_changed, send_after_commit
+from leads.signals import lead_status_changed
 
 DEFAULT_SCORE_WEIGHTS = {"p": Decimal("0.40"), "i": Decimal("0.35"), "e": Decimal("0.25")}
 

@@ -19,9 +19,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from compliance.services import audit_event_build, audit_record
-from core.exceptions import ConflictError, DomainError, TransientError
-from core.transactions import on_commit
 from core.bulk import chaining_supported, db_value, insert_sql, mark_saved, run_chain
+from core.exceptions import ConflictError, DomainError, TransientError
+from core.transactions import on_commit, send_after_commit
 from leads.models import (
     ATTRIBUTION_FIELDS,
     Company,
@@ -54,7 +54,7 @@ from leads.services.scoring import (
     score_apply,
     score_input_for,
 )
-from leads.signals import lead_created, send_after_commit
+from leads.signals import lead_created
 
 MAX_CLAIM_ATTEMPTS = 5
 

@@ -22,11 +22,11 @@ from accounts.services import notify
 from compliance.models import ConsentRecord
 from compliance.services import audit_record, consent_grant
 from core.exceptions import ConflictError, DomainError, NotFoundError
-from core.transactions import on_commit
+from core.transactions import on_commit, send_after_commit
 from leads.models import AssignmentDecision, Lead, LeadAssignment
 from leads.selectors.capacity import partner_capacities
 from leads.services.ingest import lead_identities_share
-from leads.signals import offer_accepted, send_after_commit
+from leads.signals import offer_accepted
 
 #: The frozen pool split (SPEC §3/§4.7): 1/3 platform, 2/3 partner, four decimal places.
 POOL_SPLIT: dict[str, Decimal] = {"platform": Decimal("0.3333"), "partner": Decimal("0.6667")}

@@ -17,9 +17,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk import copy_insert
 from core.db import bound_cursor
 from core.transactions import on_commit
-from core.bulk import copy_insert
 from leads.models import Lead, LeadEnrichment, LeadIntent, LeadScoreHistory
 from leads.normalize import Verification
 from leads.services.alerts import burning_alert_create

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from compliance.crypto import decrypt
-from core.db import bound_cursor
 from core.bulk import bulk_update_sql, copy_insert, instance_factory
+from core.db import bound_cursor
 from leads.models import Lead
 from tests.leads.factories import LeadFactory
 

@@ -12,7 +12,7 @@ from django.dispatch import Signal
 from accounts.models import PartnerProfile, User
 from leads.models import Lead, LeadAssignment
 from leads.services import lead_ingest, lead_status_transition, offer_accept, offer_create
-from leads.signals import lead_created, lead_status_changed, offer_accepted
+from leads.signals import lead_created, lead_status_changed, leads_imported, offer_accepted
 from tests.accounts.factories import PartnerFactory
 from tests.leads.factories import LeadFactory
 
@@ -148,3 +148,32 @@ def test_a_failing_receiver_undoes_nothing_and_the_others_still_hear_it(
         lead_status_changed.disconnect(dispatch_uid="test-signals-broken")
     lead.refresh_from_db()
     assert lead.status == Lead.Status.QUALIFIED and len(status_changed) == 1
+
+
+# --- leads_imported -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def imported() -> Iterator[list[dict[str, Any]]]:
+    yield from _listen(leads_imported)
+
+
+def test_an_import_announces_its_new_leads_once_per_committed_batch(tmp_path, platform_org, imported, created):
+    from tests.leads.test_import import run, write_csv
+
+    # given: a file of five people, one of them twice, read in batches of two rows
+    rows = [["E-Mail", "Vorname"]] + [[f"person{n}@example.de", f"P{n}"] for n in range(5)]
+    rows.append(["person0@example.de", "P0"])
+    path = write_csv(tmp_path / "leads.csv", rows)
+    # when: it is imported
+    run(path, "--batch-size", "2")
+    # then: one signal per batch that created leads, naming each new lead once, and no lead_created per row
+    announced = [lead_id for batch in imported for lead_id in batch["lead_ids"]]
+    assert len(imported) == 3
+    assert sorted(announced) == sorted(str(pk) for pk in Lead.objects.values_list("pk", flat=True))
+    assert len(announced) == 5
+    assert {(b["sender"], b["tenant_id"], b["channel"]) for b in imported} == {(Lead, platform_org.pk, "import")}
+    assert created == []
+    # when: the same file is imported again, then: nothing new, nothing announced
+    run(path, "--batch-size", "2")
+    assert len(imported) == 3
