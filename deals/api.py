@@ -152,22 +152,27 @@ class DealFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+# What a new deal starts with, opened from the deal list (API-521) or converted (API-503). A comment, not a
+# docstring: the schema would show it as the description of both inputs.
+class DealTermsInputSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=START_STAGE_CHOICES, default=PartnerDeal.Stage.LEAD)
+    deal_value = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=0, max_value=999_999_999_999, required=False, default=0
+    )
+    expected_close_date = serializers.DateField(required=False, allow_null=True, default=None)
+    listing_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
 class DealListCreateApi(APIView):
     """API-520 (list my deals) and API-521 (open a deal by converting a lead)."""
 
     permission_classes = [IsPartner]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(DealTermsInputSerializer):
         class Meta:
             ref_name = "DealCreateInput"
 
         lead = serializers.CharField(max_length=40, help_text="The lead's id or public id (SOT-LEAD-…).")
-        stage = serializers.ChoiceField(choices=START_STAGE_CHOICES, default=PartnerDeal.Stage.LEAD)
-        deal_value = serializers.DecimalField(
-            max_digits=14, decimal_places=2, min_value=0, max_value=999_999_999_999, required=False, default=0
-        )
-        expected_close_date = serializers.DateField(required=False, allow_null=True, default=None)
-        listing_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="API-520_deal_list",
@@ -336,16 +341,9 @@ class LeadDetailApi(APIView):
 class LeadConvertApi(APIView):
     permission_classes = [IsPartner]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(DealTermsInputSerializer):
         class Meta:
             ref_name = "PartnerLeadConvertInput"
-
-        stage = serializers.ChoiceField(choices=START_STAGE_CHOICES, default=PartnerDeal.Stage.LEAD)
-        deal_value = serializers.DecimalField(
-            max_digits=14, decimal_places=2, min_value=0, max_value=999_999_999_999, required=False, default=0
-        )
-        expected_close_date = serializers.DateField(required=False, allow_null=True, default=None)
-        listing_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="API-503_lead_convert",

@@ -32,6 +32,27 @@ ATTRIBUTION_FIELDS = (
     "source_campaign",
 )
 
+#: A person's contact, company and location fields: what deliveries bring, edits change and merges fill.
+PERSON_FIELDS = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "company_name",
+    "company_domain",
+    "company_size_band",
+    "industry",
+    "employees",
+    "revenue_band",
+    "company_linkedin_url",
+    "job_title",
+    "interest_type",
+    "postcode",
+    "city",
+    "region",
+    "country",
+)
+
 
 def generate_public_id() -> str:
     """Return ``SOT-LEAD-`` + 8 random base32 characters (≈ 1.1e12 values; unique constraint).

@@ -24,6 +24,7 @@ from core.exceptions import ConflictError, DomainError, TransientError
 from core.transactions import on_commit, send_after_commit
 from leads.models import (
     ATTRIBUTION_FIELDS,
+    PERSON_FIELDS,
     Company,
     Lead,
     LeadActivity,
@@ -347,23 +348,7 @@ def _returning(part: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
 #: Fields an operator may correct on an existing lead (status, score and ownership have their services).
 UPDATABLE_FIELDS = frozenset(
     {
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "company_name",
-        "company_domain",
-        "company_size_band",
-        "industry",
-        "employees",
-        "revenue_band",
-        "company_linkedin_url",
-        "job_title",
-        "interest_type",
-        "postcode",
-        "city",
-        "region",
-        "country",
+        *PERSON_FIELDS,
         "attributes",
         "consent_marketing",
         "consent_at",

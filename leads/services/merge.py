@@ -26,6 +26,7 @@ from core.exceptions import ConflictError, DomainError, NotFoundError
 from core.transactions import on_commit
 from leads.models import (
     ATTRIBUTION_FIELDS,
+    PERSON_FIELDS,
     Company,
     Lead,
     LeadActivity,
@@ -40,23 +41,7 @@ from leads.models import (
 
 #: Lead fields the survivorship rules look at (status, score and ownership are not data).
 SURVIVOR_FIELDS = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "company_name",
-    "company_domain",
-    "company_size_band",
-    "industry",
-    "employees",
-    "revenue_band",
-    "company_linkedin_url",
-    "job_title",
-    "interest_type",
-    "postcode",
-    "city",
-    "region",
-    "country",
+    *PERSON_FIELDS,
     *ATTRIBUTION_FIELDS,
     "facebook_lead_id",
     "linkedin_response_id",
