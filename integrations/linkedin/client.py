@@ -18,6 +18,7 @@ import requests
 from django.conf import settings
 
 from core.exceptions import TransientError
+from integrations.http import http_session
 
 RESTLI_PROTOCOL_VERSION = "2.0.0"
 #: ``/leadFormResponses`` and ``/leadForms`` need the first; ``r_ads`` lists the member's ad accounts.
@@ -149,15 +150,8 @@ def classify(response: requests.Response) -> LinkedInError:
     return LinkedInPermanentError(message, **kwargs)
 
 
-_session: requests.Session | None = None
-
-
 def _http() -> requests.Session:
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        _session.headers["User-Agent"] = "leadplatform-linkedin/1"
-    return _session
+    return http_session("leadplatform-linkedin/1")
 
 
 class LinkedInClient:

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from core.exceptions import TransientError
+from integrations.http import http_session
 
 logger = logging.getLogger(__name__)
 
@@ -164,15 +165,8 @@ def classify(response: requests.Response) -> GraphError:
     return GraphPermanentError(message, **kwargs)
 
 
-_session: requests.Session | None = None
-
-
 def _http() -> requests.Session:
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        _session.headers["User-Agent"] = "leadplatform-graph/1"
-    return _session
+    return http_session("leadplatform-graph/1")
 
 
 class GraphClient:
