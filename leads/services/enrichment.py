@@ -275,6 +275,20 @@ def offline_analysis(lead: Lead, activities: list[str]) -> LeadIntent:
     )
 
 
+def enrichment_row_build(
+    lead: Lead, outcome: EnrichmentOutcome, *, icp_score: int, icp_reasons: list[str]
+) -> LeadEnrichment:
+    """The unsaved enrichment row of a new lead (``lead_ingest`` and the import's scoring batch)."""
+    return LeadEnrichment(
+        lead=lead,
+        provider=outcome.provider,
+        company_data=outcome.company_data,
+        icp_match_score=icp_score,
+        icp_reasons=icp_reasons,
+        raw_response=outcome.raw,
+    )
+
+
 def _store_enrichment(lead: Lead, outcome: EnrichmentOutcome) -> None:
     """Keep one current row per provider and fill the lead's empty company fields."""
     icp_score, icp_reasons, _matched = icp_match(lead, tenant_config(lead.tenant_id).icp)

@@ -28,7 +28,6 @@ from leads.models import (
     Company,
     Lead,
     LeadActivity,
-    LeadEnrichment,
     LeadIdentity,
     LeadMerge,
     LeadScoreHistory,
@@ -38,6 +37,7 @@ from leads.services.alerts import burning_alert_create
 from leads.services.config import tenant_config
 from leads.services.core import burning_crossed, score_history_build
 from leads.services.enrichment import (
+    enrichment_row_build,
     link_company,
     offline_analysis,
     offline_enrichment,
@@ -54,6 +54,7 @@ from leads.services.scoring import (
     lead_rescore,
     score_apply,
     score_input_for,
+    score_result_set,
 )
 from leads.signals import lead_created
 
@@ -171,22 +172,11 @@ def _create(
         ),
         config,
     )
-    lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
-    lead.stage = Lead.Stage.for_score(result.total)
-    lead.score_breakdown = result.breakdown
+    score_result_set(lead, result)
     rows: list[Model] = [lead]
     if built.verification is not None:
         rows.append(built.verification)
-    rows.append(
-        LeadEnrichment(
-            lead=lead,
-            provider=enrichment.provider,
-            company_data=enrichment.company_data,
-            icp_match_score=icp_score,
-            icp_reasons=icp_reasons,
-            raw_response=enrichment.raw,
-        )
-    )
+    rows.append(enrichment_row_build(lead, enrichment, icp_score=icp_score, icp_reasons=icp_reasons))
     if activity:
         rows.append(
             LeadActivity(

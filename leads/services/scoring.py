@@ -303,14 +303,19 @@ def _score_input_orm(lead: Lead) -> ScoreInput:
     )
 
 
+def score_result_set(lead: Lead, result: ScoreResult) -> None:
+    """Put a computed score on the lead (sub-scores, total, stage, breakdown); the caller saves it."""
+    lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
+    lead.stage = Lead.Stage.for_score(result.total)
+    lead.score_breakdown = result.breakdown
+
+
 def score_apply(lead: Lead, *, reason: str, data: ScoreInput | None = None) -> LeadScoreHistory | None:
     """Recompute on a locked lead in memory; the caller saves it and the returned (unsaved) history."""
     config = tenant_config(lead.tenant_id)
     result = compute_score(data or score_input_for(lead), config)
     old_score, old_stage, old_breakdown = lead.score, lead.stage, lead.score_breakdown
-    lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
-    lead.stage = Lead.Stage.for_score(result.total)
-    lead.score_breakdown = result.breakdown
+    score_result_set(lead, result)
     return score_history_build(
         lead=lead,
         old_score=old_score,

@@ -25,8 +25,20 @@ from leads.normalize import Verification
 from leads.services.alerts import burning_alert_create
 from leads.services.config import TenantConfig, tenant_config
 from leads.services.core import burning_crossed, score_history_build
-from leads.services.enrichment import OfflineProvider, offline_analysis, remote_enrichment_configured
-from leads.services.scoring import ScoreInput, compute_score, creation_reason, icp_match, score_reason
+from leads.services.enrichment import (
+    OfflineProvider,
+    enrichment_row_build,
+    offline_analysis,
+    remote_enrichment_configured,
+)
+from leads.services.scoring import (
+    ScoreInput,
+    compute_score,
+    creation_reason,
+    icp_match,
+    score_reason,
+    score_result_set,
+)
 
 #: A pending lead older than this has lost its scoring task (Redis was down at enqueue, say).
 SCORE_PENDING_GRACE = dt.timedelta(minutes=10)
@@ -139,25 +151,14 @@ def _score_write(leads: list[Lead], now: dt.datetime) -> int:
         icp_score, icp_reasons, _matched = icp_match(lead, config.icp)
         result = compute_score(data, config)
         old_score, old_stage, old_breakdown = lead.score, lead.stage, lead.score_breakdown
-        lead.p_score, lead.i_score, lead.e_score, lead.score = result.p, result.i, result.e, result.total
-        lead.stage = Lead.Stage.for_score(result.total)
-        lead.score_breakdown = result.breakdown
+        score_result_set(lead, result)
         intents.append(offline_analysis(lead, list(data.activity_counts)))  # the row lead_ingest writes
         if not old_breakdown:  # nothing scored the lead since the import: its creation history
             reason = creation_reason(result.breakdown)
         else:
             reason = score_reason(old_breakdown, result.breakdown, "Neu berechnet")
         history = score_history_build(lead=lead, old_score=old_score, old_stage=old_stage, reason=reason)
-        enrichments.append(
-            LeadEnrichment(
-                lead=lead,
-                provider=enrichment.provider,
-                company_data=enrichment.company_data,
-                icp_match_score=icp_score,
-                icp_reasons=icp_reasons,
-                raw_response=enrichment.raw,
-            )
-        )
+        enrichments.append(enrichment_row_build(lead, enrichment, icp_score=icp_score, icp_reasons=icp_reasons))
         if history is not None:
             histories.append(history)
             if burning_crossed(history, lead):

@@ -14,12 +14,6 @@ from tests.deals.factories import accepted_pool_lead, own_lead
 
 pytestmark = pytest.mark.django_db
 
-SPEC_FIELDS = {
-    "id", "public_id", "channel", "source", "status", "stage", "score", "p_score", "i_score", "e_score", "email",
-    "phone", "first_name", "last_name", "company_name", "job_title", "interest_type", "assigned_partner", "is_test",
-    "created_at", "updated_at", "score_breakdown",
-}  # fmt: skip
-
 
 def test_detail_has_deal_follow_up_and_activities(api_client, partner_user):
     lead = own_lead(partner_user)

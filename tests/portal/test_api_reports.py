@@ -13,12 +13,6 @@ from tests.deals.factories import deal_for, own_lead
 
 pytestmark = pytest.mark.django_db
 
-SPEC_FIELDS = {
-    "id", "public_id", "channel", "source", "status", "stage", "score", "p_score", "i_score", "e_score", "email",
-    "phone", "first_name", "last_name", "company_name", "job_title", "interest_type", "assigned_partner", "is_test",
-    "created_at", "updated_at", "score_breakdown",
-}  # fmt: skip
-
 
 def test_reports_count_the_funnel_for_the_partner_only(api_client, partner_user, admin_user):
     # given: four leads of the partner at different depths and one of another partner
