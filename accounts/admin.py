@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import ApiKey, Organization, PartnerProfile, Team, User
+from accounts.security import login_unlock
 from accounts.services import api_key_create, api_key_revoke, user_create, user_set_role
 
 admin.site.site_header = _("Lead platform administration")
@@ -63,6 +64,16 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("email", "role", "organization", "password1", "password2")}),
     )
     filter_horizontal = ()
+    actions = ["unlock_sign_in"]
+
+    @admin.action(description=_("Unlock sign-in (lift a lockout after failed attempts)"), permissions=["change"])
+    def unlock_sign_in(self, request, queryset):
+        for user in queryset:
+            login_unlock(user=user, actor=request.user)
+        n = queryset.count()
+        self.message_user(
+            request, ngettext("Sign-in unlocked for %(n)d user.", "Sign-in unlocked for %(n)d users.", n) % {"n": n}
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:

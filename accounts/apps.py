@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -8,6 +9,12 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts and partners")
 
     def ready(self) -> None:
-        from accounts import roles, signals  # noqa: F401
+        from accounts import roles, security, signals  # noqa: F401
 
         post_migrate.connect(roles.sync_role_groups, dispatch_uid="accounts_sync_role_groups")
+
+
+class StaffAdminConfig(AdminConfig):
+    """``django.contrib.admin`` with our site as the default: lockout messages and staff two-factor."""
+
+    default_site = "accounts.admin_site.StaffAdminSite"

@@ -73,7 +73,7 @@ if _missing:
 
 # --- Applications -----------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.StaffAdminConfig",  # django.contrib.admin with the staff 2FA site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -84,6 +84,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts.apps.AccountsConfig",
     "compliance.apps.ComplianceConfig",
     "leads.apps.LeadsConfig",
@@ -97,13 +100,19 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "core.middleware.StaffSessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last (django-axes): turns a lockout flagged during authenticate() into the 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -217,6 +226,28 @@ AUTH_USER_MODEL = "accounts.User"
 # Partners sign in to the portal (Zone 2); the admin console has its own login page.
 LOGIN_URL = "/portal/leads/login/"
 LOGIN_REDIRECT_URL = "/portal/leads/"
+# django-axes first: it refuses locked accounts/IPs before any password is checked (accounts/security.py).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Sign-in lockout: an account after 5 failures, a client IP after 20, each for 15 minutes after the last
+# failed try (every refused try restarts it); an admin unlocks earlier (user admin action, "Access attempts").
+LOGIN_LOCKOUT_ACCOUNT_FAILURES = env.int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", default=5)
+LOGIN_LOCKOUT_IP_FAILURES = env.int("LOGIN_LOCKOUT_IP_FAILURES", default=20)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_HANDLER = "accounts.security.LoginLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = LOGIN_LOCKOUT_ACCOUNT_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_USERNAME_CALLABLE = "accounts.security.login_username"
+AXES_CLIENT_IP_CALLABLE = "core.ratelimit.client_ip"  # X-Forwarded-For only from TRUSTED_PROXIES
+AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what we need; no log of every successful sign-in (PII)
+AXES_VERBOSE = False
+# Password reset requests (portal): per client IP and per address.
+PASSWORD_RESET_RATE_IP = env.str("PASSWORD_RESET_RATE_IP", default="20/h")
+PASSWORD_RESET_RATE_ACCOUNT = env.str("PASSWORD_RESET_RATE_ACCOUNT", default="5/h")
+# Two-factor (TOTP, django-otp): staff must enroll before using the admin; on by default in production.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = "Lead-Plattform"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -258,6 +289,44 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# Staff sessions (platform admins, internal ops) end after this many seconds without a request;
+# partners keep Django's two-week session. Login rotates the session key (django.contrib.auth.login).
+STAFF_SESSION_IDLE_SECONDS = env.int("STAFF_SESSION_IDLE_SECONDS", default=30 * 60)
+# Content-Security-Policy (django-csp): scripts only from our own static files (vendored htmx and
+# SortableJS, portal.js, the admin's and Swagger UI's sidecar files: /api/docs/ loads its init script
+# from a URL too). Styles allow 'unsafe-inline' for the style attributes of the admin and portal
+# templates and Django admin's own <style>; no inline script, no eval, no framing, no foreign origins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Permissions-Policy (django-permissions-policy): no page of ours uses these browser features.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+    )
+}
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
@@ -307,6 +376,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Per user / API key, and per client IP without credentials; counters in the default cache.
+    # The capture API (API-580) and the webhook receiver have their own per-IP limits instead.
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PrincipalRateThrottle", "core.throttling.AnonIpRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="600/min"),
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+    },
     "DEFAULT_PAGINATION_CLASS": "core.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

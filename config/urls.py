@@ -3,9 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework_simplejwt.views import TokenRefreshView
 
+from accounts.api import TokenObtainApi
 from config.health import healthz
 from core.api import api_path
 
@@ -14,10 +15,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    api_path("auth/token", TokenObtainPairView.as_view(), name="token_obtain_pair"),
+    api_path("auth/token", TokenObtainApi.as_view(), name="token_obtain_pair"),
     api_path("auth/token/refresh", TokenRefreshView.as_view(), name="token_refresh"),
     api_path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    api_path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    api_path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.urls")),
     path("api/", include("deals.urls")),
     path("api/", include("portal.api")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.exceptions import DomainError
+from core.logging import is_database_error, safe_exception_text
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +60,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         # Unhandled: log with traceback, answer without leaking anything.
-        logger.exception("Unhandled API error", extra={"view": type(context.get("view")).__name__})
+        view = type(context.get("view")).__name__
+        if is_database_error(exc):
+            # Not exc_info: every handler (tests' capture too) would print the driver's message, which
+            # quotes the submitted data. The traceback and SQLSTATE are enough to find the cause.
+            logger.error("Unhandled API error", extra={"view": view, "exc": safe_exception_text(exc)})
+        else:
+            logger.exception("Unhandled API error", extra={"view": view})
         return Response(
             error_body("server_error", _("An internal error occurred.")), status=status.HTTP_500_INTERNAL_SERVER_ERROR
         )
 
-    if isinstance(exc, exceptions.ValidationError):
+    if isinstance(exc, exceptions.Throttled):
+        # 429 with Retry-After in whole seconds (never "0": DRF's own header rounds down).
+        seconds = max(1, math.ceil(exc.wait or 1))
+        response["Retry-After"] = str(seconds)
+        codes = exc.get_codes()  # "throttled", or a subclass's own code (the capture API's "rate_limited")
+        response.data = error_body(
+            codes if isinstance(codes, str) else "throttled",
+            _("Too many requests. Please try again in %(seconds)d seconds.") % {"seconds": seconds},
+        )
+    elif isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body("validation_error", _first_message(detail), detail)
     else:

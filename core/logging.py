@@ -6,6 +6,7 @@ import contextvars
 import json
 import logging
 import re
+import traceback
 import uuid
 from datetime import UTC, datetime
 
@@ -40,20 +41,83 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def is_database_error(exc: BaseException | None) -> bool:
+    """Django's database errors and the driver's own (psycopg), which Django wraps."""
+    if exc is None:
+        return False
+    from django.db import Error as DatabaseError
+
+    return isinstance(exc, DatabaseError) or type(exc).__module__.split(".")[0] in ("psycopg", "psycopg2")
+
+
+def _sqlstate(exc: BaseException) -> str:
+    for candidate in (exc, exc.__cause__):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return "unknown"
+
+
+def redacted_database_error(exc: BaseException) -> str:
+    """What may be logged of a database error: its class and SQLSTATE.
+
+    Never its message: PostgreSQL's DETAIL and CONTEXT lines quote the data ("Key (email)=(…)",
+    "JSON data, line 1: {…"), i.e. form answers and contact data in plain text.
+    """
+    return f"{type(exc).__module__}.{type(exc).__qualname__} (SQLSTATE {_sqlstate(exc)}; message withheld)"
+
+
+def safe_exception_text(exc: BaseException) -> str:
+    """The traceback of ``exc`` and the exceptions chained to it, with database errors' messages withheld."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    parts = []
+    for i, item in enumerate(reversed(chain)):
+        if i:
+            parts.append("\nThe above exception led to the following exception:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(item.__traceback__))
+        if is_database_error(item):
+            parts.append(redacted_database_error(item))
+        else:
+            parts.extend(traceback.format_exception_only(type(item), item))
+    return "".join(parts).rstrip("\n")
+
+
+def _message(record: logging.LogRecord) -> str:
+    """``record.getMessage()``, but a database error passed as an argument shows only its class and SQLSTATE."""
+    args = record.args
+    if isinstance(args, tuple) and any(is_database_error(a) for a in args if isinstance(a, BaseException)):
+        safe = tuple(
+            redacted_database_error(a) if isinstance(a, BaseException) and is_database_error(a) else a for a in args
+        )
+        return str(record.msg) % safe
+    return record.getMessage()
+
+
 class JsonFormatter(logging.Formatter):
-    """Render a record as JSON; extra fields passed with ``extra=`` are kept as keys."""
+    """Render a record as JSON; extra fields passed with ``extra=`` are kept as keys.
+
+    Exceptions are rendered by ``safe_exception_text``: a database error's message (which quotes
+    the parameters) is never written, only its class, SQLSTATE and traceback.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         data = {
             "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _message(record),
             "request_id": getattr(record, "request_id", "-"),
         }
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 data[key] = value
-        if record.exc_info:
+        if record.exc_info and record.exc_info[1] is not None:
+            data["exc"] = safe_exception_text(record.exc_info[1])
+        elif record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str, ensure_ascii=False)

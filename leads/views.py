@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.exceptions import DomainError, NotFoundError
 from core.portal import ReasonForm, domain_message, form_errors, is_htmx, partner_required, portal_render
 from leads import forms
-from leads.models import Lead
+from leads.models import Lead, LeadAssignment
 from leads.selectors import lead_get_for
 from leads.selectors.offers import offer_get_for_partner, partner_open_offers
 from leads.selectors.work import lead_list_for, lead_next_follow_up, lead_rows, lead_timeline
@@ -85,7 +85,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_GET
 @partner_required
 def inbox_detail(request: HttpRequest, lead_id) -> HttpResponse:
+    """An open offer; once accepted the lead is the partner's and lives on its Meine Leads page.
+
+    Anything else (rejected, expired, revoked, another partner's) is a 404 from the selector.
+    """
     offer = offer_get_for_partner(lead_id=lead_id, partner=request.user)
+    if offer.status == LeadAssignment.Status.ACCEPTED:
+        return redirect("portal:lead_detail", ref=offer.lead.public_id)
     _offer_times(offer, timezone.now())
     return portal_render(
         request,
@@ -105,7 +111,7 @@ def inbox_accept(request: HttpRequest, lead_id) -> HttpResponse:
         raise
     except DomainError as exc:
         messages.error(request, _refusal(exc))
-        return redirect("portal:inbox_detail", lead_id=lead_id)
+        return redirect("portal:inbox")  # the offer is no longer open, so its own page is a 404
     messages.success(request, _("Offer accepted: the lead is now yours. Good luck!"))
     return redirect("portal:lead_detail", ref=offer.lead.public_id)
 
@@ -124,7 +130,7 @@ def inbox_reject(request: HttpRequest, lead_id) -> HttpResponse:
         raise
     except DomainError as exc:
         messages.error(request, _refusal(exc))
-        return redirect("portal:inbox_detail", lead_id=lead_id)
+        return redirect("portal:inbox")  # the offer is no longer open, so its own page is a 404
     messages.success(request, _("Offer rejected. The lead goes back to the pool."))
     return redirect("portal:inbox")
 

@@ -49,4 +49,5 @@ urlpatterns = [
     path("reports/", views.reports, name="reports"),
     path("reports/export.csv", views.reports_export, name="reports_export"),
     path("benachrichtigungen/", views.notifications, name="notifications"),
+    path("zwei-faktor/", views.two_factor, name="two_factor"),
 ]

@@ -10,13 +10,17 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from accounts.forms import SecureAuthenticationForm, ThrottledPasswordResetForm, TotpConfirmForm
+from accounts.security import totp_device, totp_enroll_confirm, totp_enroll_start, totp_qr_svg, totp_secret
 from core.charts import PALETTE, STAGE_COLOURS, horizontal_bars, stacked_bars
 from core.portal import back, partner_required, portal_render
 from deals.models import PartnerDeal
@@ -44,8 +48,11 @@ def frame_context(request: HttpRequest) -> dict[str, Any]:
 
 
 class PortalLoginView(auth_views.LoginView):
+    """Sign-in with lockout (django-axes: 429 + ``Retry-After``) and the TOTP code once a device is enrolled."""
+
     template_name = "portal/auth/login.html"
     redirect_authenticated_user = True
+    authentication_form = SecureAuthenticationForm
 
     def get_default_redirect_url(self) -> str:
         # Platform staff work in the admin console (Zone 1), partners here (Zone 2).
@@ -63,6 +70,17 @@ class PortalPasswordResetView(auth_views.PasswordResetView):
     email_template_name = "portal/auth/password_reset_email.txt"
     subject_template_name = "portal/auth/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password_reset_done")
+    form_class = ThrottledPasswordResetForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 class PortalPasswordResetDoneView(auth_views.PasswordResetDoneView):
@@ -279,3 +297,20 @@ def notifications(request: HttpRequest) -> HttpResponse:
         return back(request, reverse("portal:notifications"))
     page = Paginator(notification_list(request.user), 20).get_page(request.GET.get("page"))
     return portal_render(request, "portal/notifications.html", {"page": page}, section="notifications")
+
+
+@partner_required
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Partners may add a TOTP device (optional for them): QR code and key, confirmed with a first code."""
+    device = totp_device(request.user)
+    if device is not None:
+        return portal_render(request, "portal/two_factor.html", {"enrolled": True}, section="two_factor")
+    pending = totp_enroll_start(user=request.user)
+    form = TotpConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if totp_enroll_confirm(request=request, device=pending, token=form.cleaned_data["token"]):
+            messages.success(request, _("Two-factor authentication is on: sign-ins now ask for a code."))
+            return redirect("portal:two_factor")
+        form.add_error("token", _("The code is wrong or expired. Please enter the current code from your app."))
+    context = {"form": form, "qr_src": totp_qr_svg(pending), "secret": totp_secret(pending)}
+    return portal_render(request, "portal/two_factor.html", context, section="two_factor")

@@ -7,7 +7,8 @@ provider is looked up by its path segment with ``get_provider()`` (unknown: 404)
 Order, cheapest and safest first: IP allowlist (403) → rate limit (429, decided without a round
 trip; the hit is counted on the way out, see ``RateLimitHit``) → GET handshake →
 body size (413) → JSON content type (415) → signature over the raw bytes (401) → parse (400) →
-store one event per item (a duplicate is "already received": 200) → enqueue after commit → 200.
+strip what PostgreSQL cannot store (NUL, lone surrogates) → store one event per item (a duplicate is
+"already received": 200) → enqueue after commit → 200.
 Without a commit the answer is 503, so the provider retries instead of losing the delivery.
 """
 
@@ -24,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from core.api import error_body
 from core.ratelimit import RateLimitHit, client_ip, ip_allowed
+from core.validation import strip_unstorable
 from webhooks.registry import WebhookProvider, get_provider
 from webhooks.services import webhook_delivery_store
 
@@ -84,7 +86,9 @@ def _receive(request: HttpRequest, provider: str, spec: WebhookProvider, hit: Ra
         return _refuse(provider, 401, "invalid_signature", _("Missing or invalid signature."), "signature")
 
     try:
-        items = spec.split(json.loads(body))
+        # A visitor's NUL or lone surrogate would fail the insert (a 500, or a 503 the provider retries
+        # forever): stripped from the items, while the encrypted ledger keeps the raw body (issue 23).
+        items = spec.split(strip_unstorable(json.loads(body)))
     except (ValueError, UnicodeDecodeError, RecursionError):
         return _refuse(provider, 400, "invalid_payload", _("The body is not a valid notification."), "parse")
 

@@ -34,7 +34,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,6 +44,7 @@ from compliance.models import ConsentRecord
 from compliance.services import consent_grant
 from core.permissions import require_scope
 from core.ratelimit import client_ip, rate_limit_exceeded
+from core.validation import SAFE_PARSERS, SafeCharField, SafeDictField, text_problem
 from leads.api.serializers import LeadContactInputSerializer
 from leads.models import PUBLIC_ID_PREFIX, Lead
 from leads.normalize import normalize_payload
@@ -122,41 +122,41 @@ class CaptureApi(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [require_scope(ApiKey.Scope.CAPTURE.value)]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = SAFE_PARSERS
     throttle_classes: list[Any] = []
 
     class InputSerializer(LeadContactInputSerializer):
         class Meta:
             ref_name = "CaptureInput"
 
-        message = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+        message = SafeCharField(required=False, allow_blank=True, max_length=5000)
         consent = serializers.BooleanField(
             required=False, default=False, help_text="Marketing consent checkbox (true/on/1)."
         )
-        consent_text = serializers.CharField(
+        consent_text = SafeCharField(
             required=False, allow_blank=True, max_length=5000, help_text="The consent text the visitor saw."
         )
-        consent_version = serializers.CharField(
+        consent_version = SafeCharField(
             required=False, allow_blank=True, max_length=40, help_text="Version of that text; required with consent."
         )
-        utm_source = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        utm_medium = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        utm_campaign = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        utm_term = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        utm_content = serializers.CharField(required=False, allow_blank=True, max_length=255)
-        referrer = serializers.CharField(
+        utm_source = SafeCharField(required=False, allow_blank=True, max_length=255)
+        utm_medium = SafeCharField(required=False, allow_blank=True, max_length=255)
+        utm_campaign = SafeCharField(required=False, allow_blank=True, max_length=255)
+        utm_term = SafeCharField(required=False, allow_blank=True, max_length=255)
+        utm_content = SafeCharField(required=False, allow_blank=True, max_length=255)
+        referrer = SafeCharField(
             required=False, allow_blank=True, max_length=1000, help_text="document.referrer of the page."
         )
-        landing_page = serializers.CharField(
+        landing_page = SafeCharField(
             required=False,
             allow_blank=True,
             max_length=1000,
             help_text="URL of the page with the form (default: the Referer header).",
         )
-        attributes = serializers.DictField(
+        attributes = SafeDictField(
             required=False, help_text="Further form answers (JSON bodies); unknown form fields are kept too."
         )
-        fax = serializers.CharField(
+        fax = SafeCharField(
             required=False, allow_blank=True, help_text="Honeypot: leave empty and hide it from humans."
         )
 
@@ -372,6 +372,11 @@ class CaptureApi(APIView):
             values = [v for v in values if isinstance(v, str | int | float | bool) and str(v).strip()]
             if not values:
                 continue
+            # The site's own questions are stored as they come: refuse what PostgreSQL would choke on.
+            problem = text_problem(str(key)) or next(filter(None, (text_problem(str(v)) for v in values)), None)
+            if problem:
+                name = str(key) if not text_problem(str(key)) else "attributes"  # never echo a hostile name
+                raise exceptions.ValidationError({name: [problem]})
             if len(values) == 1:
                 answers[str(key)] = str(values[0])[:MAX_EXTRA_LENGTH]
             else:

@@ -20,6 +20,7 @@ from accounts.models import User
 from core.api_schema import error_responses
 from core.pagination import DefaultPagination
 from core.permissions import IsPartner, IsStaffRole, require_scope
+from core.validation import SAFE_PARSERS, SafeCharField, SafeDictField
 from leads.api.serializers import LeadContactInputSerializer
 from leads.models import Lead
 from leads.selectors import lead_get_for
@@ -110,6 +111,7 @@ class LeadCreateApi(APIView):
     split); staff add a lead to the pool."""
 
     permission_classes = [CanCreateLead]
+    parser_classes = SAFE_PARSERS
 
     @extend_schema(
         operation_id="API-500_lead_list",
@@ -145,7 +147,7 @@ class LeadCreateApi(APIView):
 
         channel = serializers.ChoiceField(choices=Lead.Channel.choices, default=Lead.Channel.MANUAL)
         consent_marketing = serializers.BooleanField(required=False)
-        attributes = serializers.DictField(required=False)
+        attributes = SafeDictField(required=False)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -197,14 +199,15 @@ class LeadActivityCreateApi(APIView):
     """API-506: website tracking or a user records an activity; the lead is rescored at once."""
 
     permission_classes = [CanTrackActivity]
+    parser_classes = SAFE_PARSERS
 
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "LeadActivityInput"
 
         type = serializers.RegexField(r"^[a-z0-9][a-z0-9_]{1,63}$", max_length=64)
-        channel = serializers.CharField(required=False, allow_blank=True, max_length=20, default="")
-        detail = serializers.DictField(required=False, default=dict)
+        channel = SafeCharField(required=False, allow_blank=True, max_length=20, default="")
+        detail = SafeDictField(required=False, default=dict)
         occurred_at = serializers.DateTimeField(required=False)
 
         def validate_occurred_at(self, value: dt.datetime) -> dt.datetime:

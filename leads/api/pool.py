@@ -199,7 +199,7 @@ class PoolLeadAssignApi(APIView):
             partners = partner_choices()
             partner = (
                 partners.filter(pk=int(value)).first()
-                if value.isdigit()
+                if value.isascii() and value.isdigit()  # "²".isdigit() is true, int("²") fails
                 else partners.filter(email=value.lower()).first()
             )
             if partner is None:

@@ -165,11 +165,13 @@ def _require_own(offer: LeadAssignment, actor: User) -> None:
 def offer_accept(*, offer: LeadAssignment, actor: User) -> LeadAssignment:
     """Accept an open offer: split consent, ownership to the partner and ``lead.accepted`` in one go.
 
-    Accepting twice is a no-op for the same partner; anyone else gets a 404.
+    Accepting twice is a no-op for the same partner while the lead is still theirs; anyone else gets a 404.
     """
     _require_own(offer, actor)
     lead, offer = _lock_offer(offer)
     if offer.status == LeadAssignment.Status.ACCEPTED:
+        if lead.assigned_partner_id != actor.pk or lead.merged_into_id is not None:
+            raise NotFoundError(_("No such offer."))  # the lead moved on since: nothing about it is theirs
         return offer
     now = timezone.now()
     if offer.status != LeadAssignment.Status.OFFERED or offer.expires_at <= now:
@@ -228,12 +230,14 @@ def _clean_reason(reason: str, *, required: bool) -> str:
 
 @transaction.atomic
 def offer_reject(*, offer: LeadAssignment, actor: User, reason: str) -> LeadAssignment:
-    """Reject an open offer: the lead goes back to the pool and skips this partner from now on."""
+    """Reject an open offer: the lead goes back to the pool and skips this partner from now on.
+
+    Only an open offer: rejecting again is refused like any answered offer, never a silent success
+    that would hand the caller the offer (and its lead, which may be another partner's by now).
+    """
     _require_own(offer, actor)
     reason = _clean_reason(reason, required=True)
     lead, offer = _lock_offer(offer)
-    if offer.status == LeadAssignment.Status.REJECTED:
-        return offer
     now = timezone.now()
     if offer.status != LeadAssignment.Status.OFFERED or offer.expires_at <= now:
         raise _not_open(offer, now)
@@ -376,7 +380,8 @@ def offer_notify(*, offer_id: int, event: str) -> None:
                 "company": lead.company_name or "–",
                 "expires": timezone.localtime(offer.expires_at).strftime("%d.%m.%Y %H:%M"),
             },
-            url=reverse("portal:inbox_detail", args=[lead.pk]),
+            # Only an open offer has a page; a withdrawn or expired one is a 404 there, so those link to the inbox.
+            url=reverse("portal:inbox_detail", args=[lead.pk]) if event == "offered" else reverse("portal:inbox"),
             dedup_key=f"offer:{offer.pk}:{event}",
             email=True,
         )

@@ -203,6 +203,18 @@ def test_reject_returns_lead_to_pool_with_reason(admin_user, platform_org):
     assert event.payload["reason"] == "Kein Bedarf in meiner Region" and event.actor == partner
     with pytest.raises(ConflictError):
         offer_accept(offer=offer, actor=partner)
+    with pytest.raises(ConflictError) as again:  # never a silent success that hands back the offer
+        offer_reject(offer=offer, actor=partner, reason="nochmal")
+    assert again.value.code == "offer_not_open"
+
+
+def test_accepting_again_after_the_lead_moved_on_is_not_found(admin_user):
+    partner = _partner()
+    lead = LeadFactory()
+    offer = offer_accept(offer=offer_create(lead=lead, partner=partner, actor=admin_user), actor=partner)
+    Lead.objects.filter(pk=lead.pk).update(assigned_partner=_partner())
+    with pytest.raises(NotFoundError):
+        offer_accept(offer=offer, actor=partner)
 
 
 def test_revoke_frees_the_lead_and_tells_the_partner(admin_user, django_capture_on_commit_callbacks):

@@ -360,16 +360,49 @@ def test_reject_via_api_needs_a_reason_and_frees_the_lead(api_client, admin_user
     response = api_client.post(f"{INBOX}{lead.pk}/reject/", {"reason": "Keine Kapazität"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "rejected"
     response = api_client.post(f"{INBOX}{lead.pk}/accept/")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "offer_not_open"
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
-def test_expired_offer_answers_409_not_404(api_client, admin_user):
-    me = _partner()
-    lead = LeadFactory()
-    _offer(lead, me, admin_user, expires_at=timezone.now() - timedelta(seconds=1))
-    api_client.force_authenticate(me)
+def _old_offer_then_b_accepts(admin_user, how: str) -> tuple[User, User, Lead]:
+    """Partner A's offer ends (rejected, run out before the sweeper, or expired); then partner B accepts the lead."""
+    a, b = _partner(), _partner()
+    lead = LeadFactory(company_name="Geheim GmbH", email="kunde@beispiel.de", score=77)
+    offer = _offer(lead, a, admin_user)
+    if how == "rejected":
+        offer_reject(offer=offer, actor=a, reason="nein")
+    else:
+        LeadAssignment.objects.filter(pk=offer.pk).update(
+            expires_at=timezone.now() - timedelta(seconds=1), **({"status": "expired"} if how == "expired" else {})
+        )
+        if how == "overdue":
+            return a, b, lead  # not swept yet: nobody else can be offered it
+        offer = LeadAssignment.objects.get(pk=offer.pk)
+    offer_accept(offer=_offer(lead, b, admin_user), actor=b)
+    return a, b, lead
+
+
+@pytest.mark.parametrize("how", ["rejected", "overdue", "expired"])
+def test_an_old_offer_says_nothing_about_the_lead(api_client, admin_user, how):
+    a, b, lead = _old_offer_then_b_accepts(admin_user, how)
+    api_client.force_authenticate(a)
+    for action, data in (("reject", {"reason": "nochmal"}), ("accept", {}), ("reject", {})):
+        response = api_client.post(f"{INBOX}{lead.pk}/{action}/", data, format="json")
+        assert response.status_code == 404, (action, response.json())
+        assert response.json()["error"]["code"] == "not_found"
+        body = response.content.decode()
+        assert lead.public_id not in body and "Geheim" not in body and "kunde@" not in body and "77" not in body
+    assert api_client.get(INBOX).json()["results"] == []
+    lead.refresh_from_db()
+    assert lead.assigned_partner_id == (None if how == "overdue" else b.pk)
+
+
+def test_the_partner_who_accepted_keeps_an_idempotent_accept_and_cannot_reject(api_client, admin_user):
+    _, b, lead = _old_offer_then_b_accepts(admin_user, "rejected")
+    api_client.force_authenticate(b)
     response = api_client.post(f"{INBOX}{lead.pk}/accept/")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "offer_expired"
+    assert response.status_code == 200 and response.json()["lead"]["assigned_partner"] == b.pk
+    response = api_client.post(f"{INBOX}{lead.pk}/reject/", {"reason": "doch nicht"}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "offer_not_open"
 
 
 def test_every_operation_names_its_api_id_in_the_schema(api_client, admin_user):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from accounts.models import Notification
 from compliance.models import ConsentRecord
 from leads.models import Lead, LeadAssignment
-from leads.services import offer_create
-from tests.accounts.factories import UserFactory
+from leads.services import offer_accept, offer_create, offer_reject, offer_revoke
+from tests.accounts.factories import PartnerFactory, UserFactory
 from tests.deals.factories import own_lead
 from tests.leads.factories import LeadFactory
 
@@ -94,3 +97,56 @@ def test_inbox_reject_needs_a_reason(client, partner):
     assert response.status_code == 302
     offer.refresh_from_db()
     assert (offer.status, offer.reason) == ("rejected", "Nicht meine Region")
+
+
+@pytest.mark.parametrize("how", ["rejected", "overdue", "expired"])
+def test_an_old_offer_is_a_404_on_every_inbox_page(client, partner, how):
+    admin = UserFactory(role="platform_admin")
+    offer = _offer(partner, company_name="Geheim GmbH", email="kunde@beispiel.de")
+    lead = offer.lead
+    if how == "rejected":
+        offer_reject(offer=offer, actor=partner, reason="nein")
+    else:
+        LeadAssignment.objects.filter(pk=offer.pk).update(
+            expires_at=timezone.now() - timedelta(seconds=1), **({"status": "expired"} if how == "expired" else {})
+        )
+    if how != "overdue":  # an overdue offer is still the open one until the sweeper runs
+        other = PartnerFactory()
+        offer_accept(offer=offer_create(lead=lead, partner=other, actor=admin), actor=other)
+    base = f"{PORTAL}/inbox/{lead.pk}/"
+    for response in (
+        client.get(base),
+        client.get(base, HTTP_HX_REQUEST="true"),
+        client.post(base + "annehmen/"),
+        client.post(base + "ablehnen/", {"reason": "nochmal"}),
+        client.post(base + "ablehnen/", {"reason": ""}),
+    ):
+        assert response.status_code == 404, response.request
+        body = response.content.decode()
+        assert lead.public_id not in body and "Geheim" not in body and "kunde@" not in body
+    assert lead.public_id not in client.get(PORTAL + "/inbox/").content.decode()
+    assert LeadAssignment.objects.filter(partner=partner, status="accepted").count() == 0
+
+
+def test_the_partner_who_accepted_is_sent_to_meine_leads(client, partner):
+    offer = _offer(partner)
+    client.post(f"{PORTAL}/inbox/{offer.lead_id}/annehmen/")
+    lead = Lead.objects.get(pk=offer.lead_id)
+    mine = f"/meine-leads/{lead.public_id}/"
+    response = client.get(f"{PORTAL}/inbox/{offer.lead_id}/")
+    assert response.status_code == 302 and response["Location"].endswith(mine)
+    again = client.post(f"{PORTAL}/inbox/{offer.lead_id}/annehmen/")  # idempotent
+    assert again.status_code == 302 and again["Location"].endswith(mine)
+    assert ConsentRecord.objects.filter(subject_lead=lead).count() == 1
+    refused = client.post(f"{PORTAL}/inbox/{offer.lead_id}/ablehnen/", {"reason": "doch nicht"})
+    assert refused.status_code == 302 and refused["Location"].endswith("/inbox/")
+    assert Lead.objects.get(pk=lead.pk).assigned_partner_id == partner.pk
+
+
+def test_notices_of_a_withdrawn_or_expired_offer_link_to_the_inbox(partner, django_capture_on_commit_callbacks):
+    admin = UserFactory(role="platform_admin")
+    offer = _offer(partner)
+    with django_capture_on_commit_callbacks(execute=True):
+        offer_revoke(offer=offer, actor=admin)
+    notice = Notification.objects.get(recipient=partner, dedup_key=f"offer:{offer.pk}:revoked")
+    assert notice.url.endswith("/portal/leads/inbox/")
