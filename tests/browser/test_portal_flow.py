@@ -6,63 +6,24 @@ Screenshots of every step (and of the page at a failure) go to ``.artifacts/brow
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-from django.db import connections
 
 from accounts.models import PartnerProfile
 from deals.models import PartnerDeal
 from leads.models import Lead
 from leads.services import offer_create
 from tests.accounts.factories import PASSWORD, PartnerFactory, UserFactory, ensure_platform_organization
+from tests.browser.conftest import ARTIFACTS, CHROMIUM
 from tests.leads.factories import LeadFactory
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is installed with the dev extra")
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "browser"
-#: Flags for a closed network and a root user (see the env notes): no sandbox, no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+pytest.importorskip("playwright.sync_api", reason="playwright is installed with the dev extra")
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (scripts/test.sh installs it)"),
 ]
-
-
-@pytest.fixture
-def page(request, monkeypatch):
-    """A fresh Chromium page; a failing test leaves a screenshot of where it stood."""
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"FAILED-{request.node.name}.png").unlink(missing_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="de-DE")
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        try:
-            yield page
-        finally:
-            failed = getattr(request.node, "rep_call", None)
-            if failed is not None and failed.failed:
-                page.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
-            context.close()
-            browser.close()
-            # ORM calls made while Playwright's loop ran may hold their own connection: release it.
-            connections.close_all()
 
 
 def _shot(page, name: str) -> None:

@@ -10,7 +10,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.accounts.factories import PASSWORD, UserFactory, ensure_platform_organization
-from tests.browser.test_portal_flow import CHROMIUM, page  # noqa: F401  (the Chromium page fixture)
+from tests.browser.conftest import CHROMIUM
 
 pytest.importorskip("playwright.sync_api", reason="playwright is installed with the dev extra")
 
@@ -25,7 +25,7 @@ def _code(key: bytes) -> str:
     return f"{totp(key):06d}"
 
 
-def _login(page, base: str, email: str, code: str = "") -> None:  # noqa: F811
+def _login(page, base: str, email: str, code: str = "") -> None:
     page.goto(base + "/admin/login/?next=/admin/")
     page.fill("#id_username", email)
     page.fill("#id_password", PASSWORD)
@@ -34,7 +34,7 @@ def _login(page, base: str, email: str, code: str = "") -> None:  # noqa: F811
     page.click("input[type=submit]")
 
 
-def test_staff_enrolls_and_then_uses_the_admin(live_server, page, settings):  # noqa: F811
+def test_staff_enrolls_and_then_uses_the_admin(live_server, page, settings):
     settings.STAFF_2FA_REQUIRED = True
     ensure_platform_organization()
     staff = UserFactory(role="internal_ops", email="ops@plattform.de")
@@ -52,7 +52,7 @@ def test_staff_enrolls_and_then_uses_the_admin(live_server, page, settings):  # 
     assert TOTPDevice.objects.get(user=staff).confirmed
 
 
-def test_staff_with_a_device_signs_in_with_a_totp(live_server, page, settings):  # noqa: F811
+def test_staff_with_a_device_signs_in_with_a_totp(live_server, page, settings):
     settings.STAFF_2FA_REQUIRED = True
     ensure_platform_organization()
     staff = UserFactory(role="platform_admin", email="admin@plattform.de")
