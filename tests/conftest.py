@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -74,3 +75,18 @@ def portal_client(portal_partner) -> Client:
     client = Client()
     client.force_login(portal_partner)
     return client
+
+
+@pytest.fixture
+def wsgi_app(db):
+    """The project's WSGI app for schemathesis, inside the test's transaction."""
+    from config.wsgi import application
+
+    # Like Django's test client: the WSGI app must not close the test's connection (its open transaction).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield application
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)

@@ -14,8 +14,6 @@ import itertools
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -35,20 +33,6 @@ MAX_EXAMPLES = 20
 STAFF_OPERATIONS = {"pool_list", "pool_lead_assign", "pool_lead_reject", "pool_stats", "API-507_lead_merge"}
 API_KEY_OPERATIONS = {"API-580_capture"}
 ANONYMOUS_OPERATIONS = {"auth_token_create", "auth_token_refresh_create"}
-
-
-@pytest.fixture
-def wsgi_app(db):
-    from config.wsgi import application
-
-    # Like Django's test client: the WSGI app must not close the test's connection (its open transaction).
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield application
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
 
 
 _SCHEMA: dict[str, object] = {}

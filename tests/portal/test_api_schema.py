@@ -10,8 +10,6 @@ import itertools
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.checks import not_a_server_error
@@ -28,20 +26,6 @@ from tests.deals.factories import deal_for, own_lead
 #: The partner lead, deal and report operations of this feature (API-500–505, 520–525, 530, 531).
 PARTNER_OPERATIONS = r"^API-5(0[0-5]|2[0-5]|3[01])_"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-
-
-@pytest.fixture
-def wsgi_app(db):
-    from config.wsgi import application
-
-    # Like Django's test client: the WSGI app must not close the test's connection (its open transaction).
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        yield application
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
 
 
 _SCHEMAS: dict[str, object] = {}
