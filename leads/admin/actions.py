@@ -7,7 +7,7 @@ one click from touching a million leads.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -112,6 +112,18 @@ def partner_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def _each(leads: Iterable[Lead], call: Callable[[Lead], Any]) -> tuple[int, list[str]]:
+    """Call a service per lead; how many succeeded, and each refusal with the lead's public id."""
+    done, errors = 0, []
+    for lead in leads:
+        try:
+            call(lead)
+            done += 1
+        except DomainError as exc:
+            errors.append(f"{lead.public_id}: {exc.message}")
+    return done, errors
+
+
 class LeadActionsMixin:
     """The changelist's bulk actions; mixed into ``LeadAdmin``."""
 
@@ -157,13 +169,7 @@ class LeadActionsMixin:
         leads = list(queryset.order_by("-score", "created_at"))
         if form.is_bound and form.is_valid():
             partner = form.cleaned_data["partner"]
-            done, errors = 0, []
-            for lead in leads:
-                try:
-                    offer_create(lead=lead, partner=partner, actor=request.user)
-                    done += 1
-                except DomainError as exc:
-                    errors.append(f"{lead.public_id}: {exc.message}")
+            done, errors = _each(leads, lambda lead: offer_create(lead=lead, partner=partner, actor=request.user))
             message = ngettext(
                 "%(count)s lead offered to %(partner)s.", "%(count)s leads offered to %(partner)s.", done
             ) % {"count": done, "partner": partner.email}
@@ -188,13 +194,9 @@ class LeadActionsMixin:
         form = RejectForm(request.POST if "apply" in request.POST else None)
         leads = list(queryset.order_by("created_at"))
         if form.is_bound and form.is_valid():
-            done, errors = 0, []
-            for lead in leads:
-                try:
-                    lead_pool_reject(lead=lead, actor=request.user, reason=form.reason)
-                    done += 1
-                except DomainError as exc:
-                    errors.append(f"{lead.public_id}: {exc.message}")
+            done, errors = _each(
+                leads, lambda lead: lead_pool_reject(lead=lead, actor=request.user, reason=form.reason)
+            )
             message = ngettext(
                 "%(count)s lead rejected and marked lost.", "%(count)s leads rejected and marked lost.", done
             ) % {"count": done}
@@ -251,13 +253,10 @@ class LeadActionsMixin:
 
         if self._too_many(request, queryset, MAX_RESCORE_LEADS):
             return None
-        done, errors = 0, []
-        for lead in queryset.filter(merged_into__isnull=True):
-            try:
-                lead_rescore(lead=lead, reason=_t("Recalculated by %(user)s") % {"user": request.user.email})
-                done += 1
-            except DomainError as exc:
-                errors.append(f"{lead.public_id}: {exc.message}")
+        reason = _t("Recalculated by %(user)s") % {"user": request.user.email}
+        done, errors = _each(
+            queryset.filter(merged_into__isnull=True), lambda lead: lead_rescore(lead=lead, reason=reason)
+        )
         message = ngettext(
             "Score recalculated for %(count)s lead.", "Score recalculated for %(count)s leads.", done
         ) % {"count": done}
