@@ -214,6 +214,18 @@ class Lead(models.Model):
     consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
     opted_out_at = models.DateTimeField(_("opted out at"), null=True, blank=True)
 
+    # Data-subject rights (SPEC §12): the person's data was destroyed on ``erased_at`` (the row stays
+    # as an anonymous statistic); ``erased_before`` flags a lead that arrived for a person erased
+    # earlier (a tombstone matched), for an admin to decide.
+    erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True, editable=False)
+    erased_before = models.DateTimeField(
+        _("person erased before"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The same person was erased on this date; an admin decides whether to keep this lead."),
+    )
+
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
     decay_level = models.PositiveSmallIntegerField(
         _("inactivity decay applied"),
@@ -260,6 +272,9 @@ class Lead(models.Model):
             models.Index(fields=["email_hash"], name="lead_email_hash", condition=~Q(email_hash="")),
             models.Index(fields=["phone_hash"], name="lead_phone_hash", condition=~Q(phone_hash="")),
             models.Index(fields=["merged_into"], name="lead_merged_into", condition=Q(merged_into__isnull=False)),
+            models.Index(
+                fields=["-erased_before"], name="lead_erased_before", condition=Q(erased_before__isnull=False)
+            ),
             # Imported leads waiting for their scoring batch: the sweeper finds the ones a lost task left.
             models.Index(fields=["created_at"], name="lead_score_pending", condition=Q(score_pending=True)),
             models.Index(fields=["facebook_lead_id"], name="lead_facebook_lead_id", condition=~Q(facebook_lead_id="")),

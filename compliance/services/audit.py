@@ -1,14 +1,13 @@
-"""Audit trail and consents."""
+"""The audit trail: append-only evidence of who did what (SPEC §12)."""
 
 from __future__ import annotations
 
 import ipaddress
 from typing import Any
 
-from django.db import models, transaction
-from django.utils import timezone
+from django.db import models
 
-from compliance.models import AuditEvent, ConsentRecord
+from compliance.models import AuditEvent
 from core.bulk import instance_factory
 from core.logging import request_id_var
 
@@ -93,56 +92,3 @@ def audit_event_build(
     _ACTOR.set_cached_value(event, actor_user)
     _TENANT.set_cached_value(event, tenant)
     return event
-
-
-@transaction.atomic
-def consent_grant(
-    *,
-    code: str,
-    version: str,
-    actor: Any | None,
-    lead: models.Model | None = None,
-    user: models.Model | None = None,
-    text: str = "",
-    evidence: dict[str, Any] | None = None,
-    tenant: Any | None = None,
-) -> ConsentRecord:
-    """Record a consent given by a lead or a user, with the text version and its evidence."""
-    if (lead is None) == (user is None):
-        raise ValueError("A consent has exactly one subject: a lead or a user.")
-    record = ConsentRecord.objects.create(
-        code=code,
-        version=version,
-        text=text,
-        subject_lead=lead,
-        subject_user=user,
-        tenant=tenant if tenant is not None else _tenant_of(lead or user),
-        granted_at=timezone.now(),
-        evidence=evidence or {},
-    )
-    audit_record(
-        event_type="consent.granted",
-        actor=actor,
-        obj=lead or user,
-        tenant=record.tenant,
-        payload={"code": code, "version": version, "consent_id": record.pk},
-    )
-    return record
-
-
-@transaction.atomic
-def consent_revoke(
-    *, code: str, actor: Any | None, lead: models.Model | None = None, user: models.Model | None = None
-) -> int:
-    """Withdraw every active consent of ``code`` for the subject; returns how many were revoked."""
-    if (lead is None) == (user is None):
-        raise ValueError("A consent has exactly one subject: a lead or a user.")
-    subject = {"subject_lead": lead} if lead is not None else {"subject_user": user}
-    count = ConsentRecord.objects.filter(
-        code=code, revoked_at__isnull=True, granted_at__isnull=False, **subject
-    ).update(revoked_at=timezone.now())
-    if count:
-        audit_record(
-            event_type="consent.revoked", actor=actor, obj=lead or user, payload={"code": code, "count": count}
-        )
-    return count
