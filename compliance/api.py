@@ -1,1 +1,3 @@
-"""Api of the compliance app (SPEC §2 module shape); filled by the compliance feature issue."""
+"""The data-subject API (API-590/591): admin-only access and erasure requests."""
+
+urlpatterns: list = []

@@ -40,6 +40,10 @@ STANDARD_SECTIONS: tuple[str, ...] = (
 )
 
 
+class SubjectNotFound(LookupError):
+    """A query by lead id (or provider id) that names no lead: the API answers 404."""
+
+
 @dataclass(frozen=True)
 class SubjectQuery:
     """How the person was asked for: ``kind`` is ``lead``, ``email``, ``phone`` or ``linkedin_response_id``."""
@@ -79,6 +83,8 @@ class ErasureContext:
     at: datetime
 
 
+# Raises SubjectNotFound for a lead id that does not exist; an email or phone that matches nobody
+# resolves to an empty Subject (not an error).
 Resolver = Callable[[SubjectQuery], Subject]
 Exporter = Callable[[Subject], dict[str, list[Any]]]
 Eraser = Callable[[Subject, ErasureContext], dict[str, int]]

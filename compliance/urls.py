@@ -1,3 +1,8 @@
-"""URL routes of the compliance app."""
+"""URL routes of the compliance app: the data-subject API (API-590/591) and the consent pages."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/", include("compliance.api")),
+    path("", include("compliance.views")),
+]

@@ -1,1 +1,3 @@
-"""Views of the compliance app (SPEC §2 module shape); filled by the compliance feature issue."""
+"""Public consent pages: the double-opt-in confirmation (GET shows, POST confirms)."""
+
+urlpatterns: list = []

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/", include("deals.urls")),
     path("api/", include("portal.api")),
     path("api/", include("leads.urls")),
+    path("", include("compliance.urls")),
     path("portal/leads/", include("portal.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("integrations/", include("webhooks.linkedin_oauth")),
