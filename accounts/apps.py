@@ -12,6 +12,9 @@ class AccountsConfig(AppConfig):
         from accounts import roles, security, signals  # noqa: F401
 
         post_migrate.connect(roles.sync_role_groups, dispatch_uid="accounts_sync_role_groups")
+        from accounts import subject_data  # notices about data subjects' leads (compliance registry)
+
+        subject_data.register()
 
 
 class StaffAdminConfig(AdminConfig):

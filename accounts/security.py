@@ -15,6 +15,7 @@ have a device the portal login asks for the code too.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import logging
 import math
@@ -123,7 +124,8 @@ def lockout_response(
 @receiver(user_locked_out, dispatch_uid="accounts_audit_locked_out")
 def _audit_locked_out(sender, request=None, username: str | None = None, ip_address: str | None = None, **kwargs):
     """Audit a lock once per cool-off window (a flood of refused tries is one event, not thousands)."""
-    key = f"auth-locked:{username or ''}:{ip_address or ''}"
+    # Hashed: neither the typed address nor the IP (personal data) belongs in a cache key.
+    key = "auth-locked:" + hashlib.blake2b(f"{username or ''}:{ip_address or ''}".encode(), digest_size=16).hexdigest()
     try:
         first = cache.add(key, 1, lockout_seconds() or None)
     except Exception:  # a cache outage must not break sign-in; audit rather twice than never

@@ -9,7 +9,7 @@ from django.apps import apps
 from django.db import connection, models, transaction
 
 from compliance import crypto
-from compliance.fields import EncryptedTextField
+from compliance.fields import EncryptedJSONField, EncryptedTextField
 
 
 @dataclass
@@ -37,7 +37,7 @@ def rotation_targets() -> list[RotationTarget]:
         meta = model._meta
         if meta.proxy or not meta.managed:
             continue
-        columns = [f.column for f in meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        columns = [f.column for f in meta.concrete_fields if isinstance(f, EncryptedTextField | EncryptedJSONField)]
         if columns:
             targets.append(RotationTarget(model=model, columns=columns))
     return targets

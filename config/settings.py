@@ -202,9 +202,11 @@ CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.webhook_events_sweep_task",
     "schedule": timedelta(minutes=1),
 }
-CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
-    "task": "webhooks.webhook_payloads_purge_task",
-    "schedule": crontab(hour=3, minute=40),
+# Retention (DSGVO): every registered policy (webhook bodies, inactive leads, audit, …) once a day.
+# It replaces the former "webhooks-purge" entry; its task name stays registered as an alias.
+CELERY_BEAT_SCHEDULE["compliance-retention"] = {
+    "task": "compliance.retention_run_task",
+    "schedule": crontab(hour=3, minute=50),
 }
 # LinkedIn: refresh access tokens a week before they expire; dead tokens mark the connection broken.
 CELERY_BEAT_SCHEDULE["linkedin-token-refresh"] = {
@@ -434,3 +436,31 @@ LOGGING = {
 # --- Product settings -------------------------------------------------------------------------
 OFFER_TTL_HOURS = env.int("OFFER_TTL_HOURS", default=48)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+
+
+# Retention (compliance.services.retention, beat "compliance-retention"): days after which data goes.
+# Raw webhook bodies and finished events' payloads are blanked; email events (tracking) are deleted;
+# leads without activity and without a deal are anonymised; audit events are deleted.
+# 0 or a negative number keeps that data forever; a value that is not whole days stops start-up.
+RETENTION_MAX_DAYS = 36500  # a hundred years; longer is "forever" (0) in all but name
+
+
+def _retention_days(name: str, default: int) -> int:
+    """A retention period in whole days from ``NAME`` (unset or empty: ``default``); <= 0 keeps forever."""
+    raw = env.str(name, default="").strip() or str(default)
+    try:
+        days = int(raw)
+    except ValueError:
+        days = None
+    if days is None or days > RETENTION_MAX_DAYS:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a retention period: give whole days up to {RETENTION_MAX_DAYS} "
+            f"(e.g. {name}={default}), or 0 to keep the data forever."
+        )
+    return days
+
+
+RETENTION_WEBHOOK_BODY_DAYS = _retention_days("RETENTION_WEBHOOK_BODY_DAYS", 30)
+RETENTION_EMAIL_EVENT_DAYS = _retention_days("RETENTION_EMAIL_EVENT_DAYS", 365)
+RETENTION_INACTIVE_LEAD_DAYS = _retention_days("RETENTION_INACTIVE_LEAD_DAYS", 3 * 365)
+RETENTION_AUDIT_DAYS = _retention_days("RETENTION_AUDIT_DAYS", 3650)

@@ -10,9 +10,14 @@ import traceback
 import uuid
 from datetime import UTC, datetime
 
+from core.pii import scrub_pii
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: A caller's ``X-Request-ID`` is kept when it looks like an opaque token: letters AND digits from a
+#: small alphabet. It is logged and stored with audit events, so a bare name ("max.mustermann") or
+#: number ("01711234567") is replaced by a minted id rather than carried into every log line.
+_REQUEST_ID_RE = re.compile(r"^(?=[^0-9]*[0-9])(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9._-]{1,64}$")
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
 
 
@@ -102,7 +107,9 @@ class JsonFormatter(logging.Formatter):
     """Render a record as JSON; extra fields passed with ``extra=`` are kept as keys.
 
     Exceptions are rendered by ``safe_exception_text``: a database error's message (which quotes
-    the parameters) is never written, only its class, SQLSTATE and traceback.
+    the parameters) is never written, only its class, SQLSTATE and traceback. The message, the
+    exception text and string extras pass ``core.pii.scrub_pii``: an exception's message may quote
+    the email or phone number it refused (the last line of defence; names cannot be recognised).
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -110,14 +117,14 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": _message(record),
+            "msg": scrub_pii(_message(record)),
             "request_id": getattr(record, "request_id", "-"),
         }
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                data[key] = value
+                data[key] = scrub_pii(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[1] is not None:
-            data["exc"] = safe_exception_text(record.exc_info[1])
+            data["exc"] = scrub_pii(safe_exception_text(record.exc_info[1]))
         elif record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+            data["exc"] = scrub_pii(self.formatException(record.exc_info))
         return json.dumps(data, default=str, ensure_ascii=False)

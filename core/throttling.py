@@ -11,6 +11,7 @@ The webhook receiver is a plain Django view with its own limiter and the capture
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from rest_framework.settings import api_settings
@@ -24,8 +25,9 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_ident(self, request: Any) -> str:
-        # Behind TRUSTED_PROXIES the right-most untrusted hop, never a client-chosen X-Forwarded-For.
-        return client_ip(request)
+        # Behind TRUSTED_PROXIES the right-most untrusted hop, never a client-chosen X-Forwarded-For;
+        # hashed, so that no IP address (personal data) sits in a cache key.
+        return hashlib.blake2b(client_ip(request).encode(), digest_size=16).hexdigest()
 
 
 class PrincipalRateThrottle(_SettingsRateThrottle):

@@ -24,7 +24,7 @@ class PartnerDealAdmin(admin.ModelAdmin):
     list_display = ["title", "stage", "deal_value", "owner", "tenant", "expected_close_date", "updated_at"]
     list_filter = ["stage"]
     list_select_related = ["owner", "tenant", "lead"]
-    search_fields = ["title", "company_name", "lead__public_id"]
+    search_fields = ["company_name", "lead__public_id"]  # the title is encrypted (it may be the person's name)
     show_full_result_count = False
     inlines = [DealStageChangeInline]
     readonly_fields = [

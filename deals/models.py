@@ -45,7 +45,9 @@ class PartnerDeal(models.Model):
     lead = models.OneToOneField(
         "leads.Lead", verbose_name=_("lead"), on_delete=models.PROTECT, related_name="deal", editable=False
     )
-    title = models.CharField(_("title"), max_length=200)
+    # The lead's name when it has no company (deals.services.deal_create), or what staff typed: encrypted
+    # like the contact fields below, so not searchable (the admin searches company and public id).
+    title = EncryptedTextField(_("title"))
     # Contact data copied from the lead at conversion; PII stays encrypted at rest.
     contact_name = EncryptedTextField(_("contact name"), blank=True, default="")
     contact_email = EncryptedTextField(_("contact email"), blank=True, default="")
@@ -67,7 +69,7 @@ class PartnerDeal(models.Model):
         help_text=_('Shares as decimal strings, e.g. {"platform": "0.3333", "partner": "0.6667"}.'),
     )
     expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
-    lost_reason = models.CharField(_("lost reason"), max_length=500, blank=True, editable=False)
+    lost_reason = EncryptedTextField(_("lost reason"), blank=True, default="", editable=False)  # free text
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -117,7 +119,7 @@ class DealStageChange(models.Model):
         blank=True,
         related_name="+",
     )
-    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    reason = EncryptedTextField(_("reason"), blank=True, default="")  # free text typed by the partner
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from compliance.models import ConsentRecord
+from compliance.selectors import consent_state
 from compliance.services import audit_record
 from core.exceptions import ConflictError, DomainError, TransitionNotAllowed
 from core.transactions import send_after_commit
@@ -53,14 +54,8 @@ def next_stage(stage: str) -> str | None:
 
 def deal_split_for_lead(*, lead: Lead) -> dict[str, str]:
     """The commission split a deal of this lead carries: the frozen pool agreement, else 100 % partner."""
-    consent = (
-        ConsentRecord.objects.filter(
-            code=ConsentRecord.Code.LEAD_SPLIT_AGREEMENT, subject_lead=lead, revoked_at__isnull=True
-        )
-        .order_by("-granted_at", "-id")
-        .first()
-    )
-    split = (consent.evidence or {}).get("split") if consent else None
+    agreement = consent_state(lead, ConsentRecord.Code.LEAD_SPLIT_AGREEMENT)
+    split = (agreement.record.evidence or {}).get("split") if agreement.granted else None
     if isinstance(split, dict) and {"platform", "partner"} <= set(split):
         return {"platform": str(Decimal(str(split["platform"]))), "partner": str(Decimal(str(split["partner"])))}
     if lead.source == Lead.Source.ZONE1_POOL:
@@ -214,7 +209,7 @@ def deal_move_stage(*, deal: PartnerDeal, to: str, actor: User | None, reason: s
     if to == Stage.WON:
         payload["deal_value"] = str(deal.deal_value)
     if to == Stage.LOST:
-        payload["reason"] = reason
+        payload["reason_given"] = bool(reason)  # the text may name the person: kept encrypted on the deal
     audit_record(event_type=_STAGE_EVENTS.get(to, "deal.stage_changed"), actor=actor, obj=deal, payload=payload)
     send_after_commit(
         deal_stage_changed,

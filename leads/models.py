@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from compliance.blind_index import email_index, phone_index
-from compliance.fields import EncryptedTextField
+from compliance.fields import EncryptedJSONField, EncryptedTextField
 
 PUBLIC_ID_PREFIX = "SOT-LEAD-"
 #: Where a lead came from (campaign tags and pages); merged, restored, exported and shown together.
@@ -157,7 +157,16 @@ class Lead(models.Model):
     region = models.CharField(_("region"), max_length=120, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2"))
 
-    attributes = models.JSONField(_("attributes"), default=dict, blank=True, help_text=_("Unmapped form answers"))
+    # Free-text form answers ("Ihre Nachricht", budgets with names, a second phone), the refused raw
+    # values under "_invalid" and LinkedIn's per-response keys: encrypted as one JSON value. No
+    # filter reads a key of it in SQL (scoring, enrichment, merges and the LinkedIn mapping read it
+    # in Python), so no key is kept in a clear column of its own.
+    attributes = EncryptedJSONField(
+        _("attributes"),
+        default=dict,
+        blank=True,
+        help_text=_("Unmapped form answers (encrypted; not searchable)"),
+    )
 
     # Attribution.
     utm_source = models.CharField("utm_source", max_length=255, blank=True)
@@ -186,7 +195,8 @@ class Lead(models.Model):
         editable=False,
         help_text=_("Imported; scoring, offline enrichment and analysis follow in a queued batch."),
     )
-    lost_reason = models.CharField(_("lost reason"), max_length=255, blank=True)
+    # Typed by the partner ("Herr … hat kein Interesse"): free text about the person, so encrypted.
+    lost_reason = EncryptedTextField(_("lost reason"), blank=True, default="")
 
     assigned_partner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -320,7 +330,17 @@ class LeadActivity(models.Model):
 
     lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="activities")
     activity_type = models.CharField(_("activity type"), max_length=64, db_index=True)
-    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    # Notes, contact outcomes, status reasons and whatever API-506 clients send: free text about the
+    # person, encrypted as one JSON value. The one key read in SQL, the planned follow-up date (the
+    # lead lists sort and flag by it), is kept in the clear column ``next_follow_up`` below.
+    detail = EncryptedJSONField(_("detail"), default=dict, blank=True)
+    next_follow_up = models.DateField(
+        _("next follow-up"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The follow-up date this activity planned (a copy of the detail's, for the lead lists)."),
+    )
     channel = models.CharField(_("channel"), max_length=20, blank=True)
     score_delta = models.SmallIntegerField(_("score delta"), default=0)
     actor = models.ForeignKey(
@@ -412,11 +432,13 @@ class LeadIntent(models.Model):
     intent_level = models.CharField(_("intent level"), max_length=10, choices=Level.choices, default=Level.NONE)
     intent_score = models.PositiveSmallIntegerField(_("intent score"), default=0, validators=[MaxValueValidator(100)])
     sentiment = models.CharField(_("sentiment"), max_length=10, choices=Sentiment.choices, default=Sentiment.NEUTRAL)
-    keywords = models.JSONField(_("detected keywords"), default=list, blank=True)
+    # The LLM analyser's buying signals and advice are free text drawn from the lead's answers:
+    # keywords and analysis are encrypted (nothing filters on them; level and sentiment stay clear).
+    keywords = EncryptedJSONField(_("detected keywords"), default=list, blank=True)
     opt_out_detected = models.BooleanField(_("opt-out detected"), default=False)
     source_type = models.CharField(_("source type"), max_length=40, blank=True, help_text=_("e.g. instagram_message"))
     source_id = models.CharField(_("source id"), max_length=64, blank=True)
-    analysis = models.JSONField(_("analysis"), default=dict, blank=True)
+    analysis = EncryptedJSONField(_("analysis"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -438,7 +460,9 @@ class LeadEnrichment(models.Model):
         _("ICP match score"), null=True, blank=True, validators=[MaxValueValidator(100)]
     )
     icp_reasons = models.JSONField(_("ICP reasons"), default=list, blank=True)
-    raw_response = models.JSONField(_("raw response"), default=dict, blank=True)
+    # The provider's answer as received (it may name people or carry addresses): encrypted. The
+    # mapped firmographics in ``company_data`` stay clear, like the lead's own company fields.
+    raw_response = EncryptedJSONField(_("raw response"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -463,7 +487,7 @@ class LeadMagnet(models.Model):
     lead = models.ForeignKey(Lead, verbose_name=_("lead"), on_delete=models.CASCADE, related_name="magnets")
     magnet_type = models.CharField(_("type"), max_length=20, choices=Kind.choices)
     name = models.CharField(_("name"), max_length=200)
-    quiz_results = models.JSONField(_("quiz results"), default=dict, blank=True)
+    quiz_results = EncryptedJSONField(_("quiz results"), default=dict, blank=True)  # the person's answers
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -757,7 +781,8 @@ class LeadAssignment(models.Model):
     offered_at = models.DateTimeField(_("offered at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
     responded_at = models.DateTimeField(_("responded at"), null=True, blank=True)
-    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    # Typed by the partner or the admin; may name the person: encrypted.
+    reason = EncryptedTextField(_("reason"), blank=True, default="")
     decision = models.ForeignKey(
         "AssignmentDecision",
         verbose_name=_("automatic decision"),

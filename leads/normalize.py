@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from email_validator import EmailNotValidError, validate_email
 
 from compliance.blind_index import DEFAULT_PHONE_REGION, blind_index, blind_index_of_normalized, normalize_email
+from core.pii import url_without_personal_query
 from leads.models import Lead, LeadIdentity
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -415,7 +416,8 @@ def normalize_payload(payload: dict[str, Any], *, channel: str, idempotency_key:
         if len(value) > (_max_length(name) or 10_000):
             out.invalid(name, value, "too long")
             continue
-        out.fields[name] = value
+        # A mailing's link may carry "?email=…": attribution keeps the page and its utm_*, not that.
+        out.fields[name] = url_without_personal_query(value) if name != "company_linkedin_url" else value
 
     if payload.get("full_name") and not (out.fields.get("first_name") or out.fields.get("last_name")):
         first, last, title = split_full_name(payload["full_name"])

@@ -30,7 +30,17 @@ from tests.leads.factories import LeadFactory
 MAX_EXAMPLES = 20
 
 #: Who calls an operation; every other operation is a partner's.
-STAFF_OPERATIONS = {"pool_list", "pool_lead_assign", "pool_lead_reject", "pool_stats", "API-507_lead_merge"}
+STAFF_OPERATIONS = {
+    "pool_list",
+    "pool_lead_assign",
+    "pool_lead_reject",
+    "pool_stats",
+    "API-507_lead_merge",
+    "API-590_lead_export",
+    "API-590_subject_export",
+    "API-591_lead_erase",
+    "API-591_subject_erase",
+}
 API_KEY_OPERATIONS = {"API-580_capture"}
 ANONYMOUS_OPERATIONS = {"auth_token_create", "auth_token_refresh_create"}
 
@@ -80,8 +90,8 @@ def _principal(operation_id: str) -> str:
 
 
 def _real_lead(operation_id: str, world: dict) -> str | int:
-    # The pool and the inbox act on an offered pool lead (by primary key), the rest on the partner's own lead.
-    return world["offered_pk"] if operation_id.startswith(("pool_", "inbox_")) else world["lead"]
+    # The pool, the inbox and the data-subject API act on a pool lead (by primary key), the rest on the partner's own.
+    return world["offered_pk"] if operation_id.startswith(("pool_", "inbox_", "API-59")) else world["lead"]
 
 
 def test_every_operation_of_the_schema_is_covered(wsgi_app):
@@ -108,6 +118,10 @@ OPERATION_IDS = [
     "API-530_report_conversion",
     "API-531_report_sources",
     "API-580_capture",
+    "API-590_lead_export",
+    "API-590_subject_export",
+    "API-591_lead_erase",
+    "API-591_subject_erase",
     "auth_me",
     "auth_token_create",
     "auth_token_refresh_create",

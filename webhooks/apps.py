@@ -14,3 +14,5 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         for module in PROVIDER_MODULES:
             import_module(module)
+        import_module("webhooks.retention").register_retention_policy()  # raw bodies are blanked (compliance)
+        import_module("webhooks.subject_data").register()  # ledger items and threads of data subjects

@@ -171,6 +171,13 @@ def map_graph_lead(lead: dict[str, Any], *, overrides: dict[str, Any] | None = N
     if "is_organic" in lead:
         meta["is_organic"] = bool(lead["is_organic"])
     payload.setdefault("attributes", {})["_meta"] = meta
+    # A custom disclaimer checkbox the page maps to ``consent_marketing`` (``{"*": {"newsletter":
+    # "consent_marketing"}}``) is the person's marketing consent: ``lead_ingest`` records it in the ledger.
+    form_overrides = _overrides_for(overrides, form_id)
+    if any(
+        form_overrides.get(field_key(box["checkbox_key"])) == "consent_marketing" for box in checked_disclaimers(lead)
+    ):
+        payload["consent_marketing"] = True
     return payload
 
 

@@ -36,6 +36,11 @@ class WebhookDelivery(models.Model):
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
         ordering = ["-received_at"]
+        indexes = [
+            # Retention: only rows still holding a body, so the purge finds any backlog (a lowered
+            # period, missed runs) without walking the blanked history.
+            models.Index(fields=["received_at"], name="webhookdelivery_body_held", condition=Q(raw_body__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} #{self.pk}"
@@ -113,6 +118,12 @@ class WebhookEvent(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(status="received"), name="webhookevent_due_received"),
             models.Index(fields=["claimed_at"], condition=Q(status="processing"), name="webhookevent_stuck"),
             models.Index(fields=["provider", "object_id", "-received_at"], name="webhookevent_object"),
+            # Retention: finished events still holding their payload.
+            models.Index(
+                fields=["received_at"],
+                name="webhookevent_payload_held",
+                condition=Q(payload__isnull=False) & ~Q(status__in=["received", "processing"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from compliance.services.retention import retention_run
+from webhooks.retention import POLICY as WEBHOOK_BODIES_POLICY
 from webhooks.services import (
     instagram_reply_send,
     linkedin_tokens_refresh_due,
     webhook_event_process,
     webhook_events_sweep,
-    webhook_payloads_purge,
 )
 
 
@@ -30,8 +31,11 @@ def webhook_events_sweep_task() -> dict[str, int]:
 
 @shared_task(name="webhooks.webhook_payloads_purge_task", ignore_result=True)
 def webhook_payloads_purge_task() -> dict[str, int]:
-    """Blank raw bodies and payloads past the retention period (beat, daily)."""
-    return webhook_payloads_purge()
+    """Former beat task, kept as an alias so a message queued before the upgrade still runs.
+
+    The purge is now the retention policy ``webhook_bodies`` (beat ``compliance-retention``).
+    """
+    return retention_run(only=[WEBHOOK_BODIES_POLICY]).counts()
 
 
 @shared_task(name="webhooks.instagram_reply_send_task", ignore_result=True)

@@ -1,10 +1,10 @@
-"""Read-only admin for the audit trail and consent records."""
+"""Read-only admin for the audit trail (the consent ledger's admin is ``compliance.admin.consent``)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from compliance.models import AuditEvent, ConsentRecord
+from compliance.models import AuditEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,13 +25,4 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_select_related = ("tenant",)
     search_fields = ("=object_id", "=event_type", "=request_id")
     date_hierarchy = "created_at"
-    show_full_result_count = False
-
-
-@admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyAdmin):
-    list_display = ("code", "version", "subject_user", "subject_lead", "granted_at", "revoked_at")
-    list_filter = ("code",)
-    list_select_related = ("subject_user", "subject_lead")
-    raw_id_fields = ("subject_user", "subject_lead")
     show_full_result_count = False

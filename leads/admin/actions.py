@@ -7,13 +7,14 @@ one click from touching a million leads.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -21,10 +22,11 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from compliance.registry import SubjectQuery
 from compliance.services import audit_record
 from core.csv import csv_safe
 from core.exceptions import DomainError
-from leads.admin.forms import OfferForm, RejectForm
+from leads.admin.forms import ErasureForm, OfferForm, RejectForm
 from leads.models import Lead
 from leads.selectors import partner_capacities
 from leads.selectors.pool import partner_choices
@@ -35,6 +37,8 @@ MAX_REJECT_LEADS = 500
 MAX_MERGE_LEADS = 20
 MAX_RESCORE_LEADS = 500
 MAX_EXPORT_ROWS = 10_000
+#: Why an admin downloaded a person's data (the ``subject.exported`` audit event's reason).
+SUBJECT_EXPORT_REASON = "Auskunftsersuchen (Art. 15 DSGVO), Admin-Aktion"
 
 CSV_COLUMNS = [
     ("public_id", _("public id")),
@@ -287,3 +291,82 @@ class LeadActionsMixin:
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
         return response
+
+    # --- data-subject rights (platform admins only) --------------------------------------------
+
+    def has_subject_rights_permission(self, request) -> bool:
+        """Exporting or erasing everything held about a person is for platform admins, not for ops staff."""
+        return bool(getattr(request.user, "is_platform_admin", False))
+
+    def _one_lead(self, request, queryset) -> Lead | None:
+        leads = list(queryset.order_by("pk")[:2])
+        if len(leads) != 1:
+            self.message_user(request, _t("Select exactly one lead: the person is found from it."), messages.WARNING)
+            return None
+        return leads[0]
+
+    @admin.action(description=_("Export personal data (Art. 15)"), permissions=["subject_rights"])
+    def export_subject_data(self, request, queryset):
+        """Download everything held about the selected lead's person as one JSON document (audited)."""
+        from compliance.services.subjects import subject_export
+
+        lead = self._one_lead(request, queryset)
+        if lead is None:
+            return None
+        try:
+            document = subject_export(
+                SubjectQuery("lead", str(lead.pk)), actor=request.user, reason=SUBJECT_EXPORT_REASON
+            )
+        except (DomainError, LookupError) as exc:
+            self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
+            return None
+        body = json.dumps(document, ensure_ascii=False, indent=2)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="person-{lead.public_id}-{stamp}.json"'
+        return response
+
+    @admin.action(description=_("Erase person (Art. 17) …"), permissions=["subject_rights"])
+    def erase_subject(self, request, queryset):
+        """Erase the selected lead's person everywhere, after a confirmation page that asks for the reason."""
+        from compliance.services.subjects import subject_erase, subject_resolve
+
+        lead = self._one_lead(request, queryset)
+        if lead is None:
+            return None
+        query = SubjectQuery("lead", str(lead.pk))
+        form = ErasureForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                outcome = subject_erase(query, actor=request.user, reason=form.cleaned_data["reason"])
+            except (DomainError, LookupError) as exc:
+                self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
+                return None
+            if outcome.already_erased:
+                self.message_user(request, _t("This person was erased before; nothing changed."), messages.INFO)
+                return None
+            rows = sum(sum(counts.values()) for counts in outcome.counts.values())
+            message = ngettext(
+                "Personal data erased: %(leads)s lead anonymised, %(rows)s records changed.",
+                "Personal data erased: %(leads)s leads anonymised, %(rows)s records changed.",
+                outcome.lead_count,
+            ) % {"leads": outcome.lead_count, "rows": rows}
+            self.message_user(request, message, messages.SUCCESS)
+            return None
+        try:
+            subject = subject_resolve(query)
+        except (DomainError, LookupError) as exc:
+            self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
+            return None
+        leads = list(Lead.objects.filter(pk__in=subject.lead_ids).order_by("created_at", "pk"))
+        return self._intermediate(
+            request,
+            queryset,
+            action="erase_subject",
+            template="action_erase.html",
+            title=_t("Erase a person (Art. 17 GDPR)"),
+            lead=lead,
+            leads=leads,
+            lead_count=len(leads),
+            form=form,
+        )

@@ -32,6 +32,7 @@ class LeadConsoleMixin:
         extra_context = dict(extra_context or {})
         if lead is not None:
             extra_context.update(self._console_context(request, lead))
+            extra_context["erasure_notice"] = _erasure_notice(lead)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _console_context(self, request, lead: Lead) -> dict[str, Any]:
@@ -176,6 +177,19 @@ class LeadConsoleMixin:
                 "media": self.media + form.media,
             },
         )
+
+
+def _erasure_notice(lead: Lead) -> str:
+    """The banner of an erased lead, or of a lead that arrived for a person erased before ("" for neither)."""
+    if lead.erased_at is not None:
+        return _t(
+            "The personal data of this lead was erased on %(date)s (GDPR); it is kept as an anonymous statistic."
+        ) % {"date": timezone.localtime(lead.erased_at).strftime("%d.%m.%Y")}
+    if lead.erased_before is not None:
+        return _t("This person was erased on %(date)s (GDPR). Decide whether this lead may be kept.") % {
+            "date": timezone.localtime(lead.erased_before).strftime("%d.%m.%Y")
+        }
+    return ""
 
 
 def _charts(stats: dict[str, Any]) -> dict[str, Any]:

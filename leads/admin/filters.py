@@ -103,6 +103,17 @@ class TestLeadFilter(ChoiceListFilter):
         return Q(is_test=value == "yes")
 
 
+class ErasedBeforeFilter(ChoiceListFilter):
+    """Leads of persons erased before (a tombstone matched on arrival): an admin decides about them."""
+
+    title = _("previously erased")
+    parameter_name = "erased_before"
+    choices_list = [("yes", _("Person erased before")), ("no", _("Not erased before"))]
+
+    def q(self, value: str) -> Q:
+        return Q(erased_before__isnull=value != "yes")
+
+
 class PartnerFilter(admin.SimpleListFilter):
     title = _("assigned partner")
     parameter_name = "partner"
@@ -154,4 +165,5 @@ LEAD_FILTERS = [
     PartnerFilter,
     OfferStatusFilter,
     TestLeadFilter,
+    ErasedBeforeFilter,
 ]

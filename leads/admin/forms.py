@@ -53,6 +53,17 @@ class RejectForm(forms.Form):
         return f"{label}: {note}" if note else label
 
 
+class ErasureForm(forms.Form):
+    """The reason for erasing a person (Art. 17): required, kept encrypted on the erasure request."""
+
+    reason = forms.CharField(
+        label=_("reason"),
+        max_length=500,
+        help_text=_("E.g. the person's request of 12.03. by email, ticket number."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
 class StatsRangeForm(forms.Form):
     date_from = forms.DateField(label=_("from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

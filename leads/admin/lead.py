@@ -45,6 +45,7 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
         "partner",
         "offer_state",
         "last_activity",
+        "erasure_state",
     )
     list_filter = LEAD_FILTERS
     list_select_related = ("assigned_partner",)
@@ -57,7 +58,15 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
         "Exact search by email address, phone number or public id (SOT-LEAD-…). Names and contact data are "
         "stored encrypted, so partial matches are not possible."
     )
-    actions = ["offer_to_partner", "reject_leads", "merge_leads", "rescore_leads", "export_csv"]
+    actions = [
+        "offer_to_partner",
+        "reject_leads",
+        "merge_leads",
+        "rescore_leads",
+        "export_csv",
+        "export_subject_data",
+        "erase_subject",
+    ]
     change_list_template = "admin/leads/lead/change_list.html"
     change_form_template = "admin/leads/lead/change_form.html"
     readonly_fields = (
@@ -82,6 +91,11 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
         "facebook_lead_id",
         "linkedin_response_id",
         "instagram_igsid",
+        # The consent ledger's cache: a tick of ``consent_marketing`` is recorded there (``lead_update``).
+        "consent_at",
+        "opted_out_at",
+        "erased_at",
+        "erased_before",
     )
     fieldsets = (
         (None, {"fields": ("public_id", "tenant", "channel", "source", "status", "is_test", "merged_into")}),
@@ -188,6 +202,19 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
             offer.partner.email,
         )
 
+    @admin.display(description=_("GDPR"))
+    def erasure_state(self, obj: Lead) -> str:
+        if obj.erased_at is not None:
+            return format_html('<span class="lp-badge lp-erased">{}</span>', _t("erased"))
+        if obj.erased_before is not None:
+            return format_html(
+                '<span class="lp-badge lp-erased-before" title="{}">{}</span>',
+                _t("The same person was erased on %(date)s.")
+                % {"date": timezone.localtime(obj.erased_before).strftime("%d.%m.%Y")},
+                _t("erased before"),
+            )
+        return ""
+
     @admin.display(description=_("last activity"), ordering="last_activity_at")
     def last_activity(self, obj: Lead) -> str:
         when = obj.last_activity_at or obj.created_at
@@ -200,7 +227,12 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
-        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+        if obj is None:
+            return self.add_fieldsets
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj.erased_at is not None or obj.erased_before is not None:
+            fieldsets = ((_("Data protection"), {"fields": ("erased_at", "erased_before")}), *fieldsets)
+        return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields

@@ -41,7 +41,6 @@ from rest_framework.views import APIView
 from accounts.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from accounts.models import ApiKey
 from compliance.models import ConsentRecord
-from compliance.services import consent_grant
 from core.permissions import require_scope
 from core.ratelimit import client_ip, rate_limit_exceeded
 from core.validation import SAFE_PARSERS, SafeCharField, SafeDictField, text_problem
@@ -49,6 +48,7 @@ from leads.api.serializers import LeadContactInputSerializer
 from leads.models import PUBLIC_ID_PREFIX, Lead
 from leads.normalize import normalize_payload
 from leads.services import lead_ingest
+from leads.services.consent import ConsentContext
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +309,23 @@ class CaptureApi(APIView):
         fields = dict(serializer.validated_data)
         principal: ApiKeyPrincipal = request.user
         payload = self._payload(request, dict(fields))
-        ip = client_ip(request)
+        # The consent box goes to the ledger with the text the visitor saw and the evidence of the
+        # submission (pending until the double opt-in is confirmed).
+        consent = ConsentContext(
+            source=ConsentRecord.Source.FORM,
+            version=fields.get("consent_version", "").strip(),
+            text=fields.get("consent_text", ""),
+            actor=principal,
+            evidence={
+                "channel": "website_form",
+                "api_key": principal.api_key.prefix,
+                "origin": request.headers.get("Origin", ""),
+                "page": payload.get("landing_page", ""),
+                "ip": client_ip(request),
+                "user_agent": request.headers.get("User-Agent", "")[:300],
+                "at": timezone.now().isoformat(),
+            },
+        )
         with transaction.atomic():
             result = lead_ingest(
                 payload=payload,
@@ -318,25 +334,8 @@ class CaptureApi(APIView):
                 tenant=principal.organization,
                 idempotency_key=request.headers.get("Idempotency-Key", "")[:200],
                 actor=None,
+                consent=consent,
             )
-            if fields.get("consent") and not result.duplicate:
-                consent_grant(
-                    code=ConsentRecord.Code.MARKETING_EMAIL,
-                    version=fields["consent_version"].strip(),
-                    text=fields.get("consent_text", ""),
-                    lead=result.lead,
-                    actor=principal,
-                    tenant=result.lead.tenant,
-                    evidence={
-                        "channel": "website_form",
-                        "api_key": principal.api_key.prefix,
-                        "origin": request.headers.get("Origin", ""),
-                        "page": payload.get("landing_page", ""),
-                        "ip": ip,
-                        "user_agent": request.headers.get("User-Agent", "")[:300],
-                        "at": timezone.now().isoformat(),
-                    },
-                )
         return Response(self.OutputSerializer({"status": "ok", "public_id": result.lead.public_id}).data)
 
     def _payload(self, request: Request, fields: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from compliance.models import ConsentRecord
 from core.api_schema import error_responses
 from core.pagination import DefaultPagination
 from core.permissions import IsPartner, IsStaffRole, require_scope
@@ -26,6 +27,7 @@ from leads.models import Lead
 from leads.selectors import lead_get_for
 from leads.selectors.work import DEFAULT_LEAD_ORDERING, LEAD_ORDERINGS, lead_list_for
 from leads.services import lead_ingest, lead_merge, lead_track_activity
+from leads.services.consent import ConsentContext
 
 UUID_OR_PUBLIC_ID = r"(?P<lead_id>[0-9a-fA-F-]{36}|SOT-LEAD-[A-Z2-7]{8})"
 
@@ -69,6 +71,8 @@ class LeadOutputSerializer(serializers.ModelSerializer):
             "is_test",
             "consent_marketing",
             "opted_out_at",
+            # The same person was erased on this date (a tombstone matched on arrival); null otherwise.
+            "erased_before",
             "last_activity_at",
             "created_at",
             "updated_at",
@@ -179,6 +183,8 @@ class LeadCreateApi(APIView):
             partner=user if user.is_partner else None,
             actor=user,
             activity=None,
+            # ``consent_marketing`` is the caller's statement: recorded as such (wording unknown).
+            consent=ConsentContext(source=ConsentRecord.Source.API, evidence={"recorded_by_user_id": user.pk}),
         )
         body = self.OutputSerializer(
             {"created": result.created, "merged": result.merged or result.duplicate, "lead": result.lead}

@@ -206,6 +206,7 @@ def _fallback(ctx: ImportContext, rows: list[ImportRow], result: BatchResult) ->
                 tenant=ctx.tenant,
                 actor=ctx.actor,
                 activity=None,
+                consent=ctx.consent,
             )
         except DomainError as exc:
             result.counts.refused += 1

@@ -21,6 +21,7 @@ from core.transactions import on_commit, send_after_commit
 from leads.imports import graph
 from leads.imports.plan import ImportContext, ImportRow
 from leads.models import Company, Lead
+from leads.services.erasure import lead_rows_flag_erased
 from leads.services.lead_rows import COMPANY_UPSERT_TOUCH, LeadRows, lead_rows_build
 from leads.signals import leads_imported
 
@@ -77,6 +78,7 @@ def prepare(ctx: ImportContext, row: ImportRow) -> LeadRows:
         actor=ctx.actor,
         lead_id=row.lead_id,
         audit_payload={"import": plan.label},
+        consent=ctx.consent,
     )
     built.lead.score_pending = True
     return built
@@ -135,7 +137,9 @@ def create(
     graph.unclaim(lost)
     if not created:
         return created
-    leads, verifications, events, links = [], [], [], []
+    # Persons erased before arrive flagged: one tombstone query for the batch.
+    lead_rows_flag_erased(row.prepared for row in created if row.prepared is not None)
+    leads, verifications, events, links, consents = [], [], [], [], []
     new_link = instance_factory(Company.leads.through)
     for row in created:
         built = row.prepared
@@ -144,10 +148,13 @@ def create(
         if built.verification is not None:
             verifications.append(built.verification)
         events.append(built.audit_event)
+        # The file's consent columns as ledger records, COPY like the rest; audited in ``lead.created``
+        # (its ``consents``): a ``consent.granted`` event per row would cost the import a third more.
+        consents += built.consents
         company_id = ctx.company_ids.get(built.company_domain())
         if company_id is not None:
             links.append(new_link(company_id=company_id, lead_id=row.lead_id))
-    for objs in (leads, verifications, events, links):
+    for objs in (leads, verifications, events, links, consents):
         copy_insert(objs)
     return created
 

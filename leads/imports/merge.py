@@ -14,14 +14,17 @@ from typing import Any
 
 from django.utils import timezone
 
-from compliance.models import AuditEvent
+from compliance.models import AuditEvent, ConsentRecord
+from compliance.selectors.consent import consent_records_for
 from compliance.services import audit_event_build
+from compliance.services.consent import consent_audit_event_build
 from core.bulk import bulk_update_sql
 from core.db import bound_cursor
 from leads.imports import graph
 from leads.imports.plan import ImportContext, ImportCounts, ImportRow
 from leads.models import Lead, LeadIdentity, LeadMerge, LeadScoreHistory, LeadVerification
 from leads.services.alerts import burning_alert_create
+from leads.services.consent import MARKETING, delivery_consent_records, has_consent_decision, marketing_cache
 from leads.services.core import burning_crossed
 from leads.services.ingest import journal_payload
 from leads.services.lead_rows import verification_build
@@ -37,6 +40,7 @@ class _Change:
     survivorship: Survivorship
     claimed: list[int]
     verification: LeadVerification | None
+    consents: list[ConsentRecord]
 
 
 def merge(
@@ -73,6 +77,10 @@ def merge(
     lost: list[int] = []
     now = timezone.now()
     plan = ctx.plan
+    # The consent histories of the leads that rows bring a consent decision for: one query per batch.
+    histories = consent_records_for(
+        {lead.pk: lead for row, lead, _new in usable if has_consent_decision(row.norm)}.values(), MARKETING
+    )
     for row, lead, new in usable:
         if conflicted.intersection(row.norm.identities):
             lost += [claimed[i] for i in new if i in claimed]
@@ -83,24 +91,28 @@ def merge(
         survivorship = Survivorship(lead, channel=plan.channel)
         survivorship.fill(norm.fields)
         survivorship.merge_attributes(norm.attributes)
-        survivorship.consent(
-            consent_marketing=norm.fields.get("consent_marketing"),
-            consent_at=norm.fields.get("consent_at"),
-            opted_out_at=(norm.captured_at or now) if norm.opted_out else None,
-        )
+        consents: list[ConsentRecord] = []
+        if has_consent_decision(norm):
+            # Only decisions that change the person's state are recorded (a re-run file adds none).
+            history = histories[lead.pk]
+            consents = delivery_consent_records(
+                lead=lead, norm=norm, occurred_at=norm.captured_at or now, context=ctx.consent, history=history
+            )
+            if consents:
+                survivorship.consent_cache(marketing_cache(history))
         survivorship.real_data(norm.is_test)
         row_claims = sorted(claimed[i] for i in new)
         if lead.created_at >= plan.started_at:
             counts.duplicates += 1
         else:
             counts.merged += 1
-        if not survivorship.fields and not row_claims:
+        if not survivorship.fields and not row_claims and not consents:
             counts.unchanged += lead.created_at < plan.started_at
             continue
         verification = None
         if any(kind in (LeadIdentity.Kind.EMAIL, LeadIdentity.Kind.PHONE) for kind, _h in new):
             verification = verification_build(lead, norm)
-        changes.append(_Change(row, lead, survivorship, row_claims, verification))
+        changes.append(_Change(row, lead, survivorship, row_claims, verification, consents))
     graph.unclaim(lost)
     if changes:
         _merge_write(ctx, changes, now)
@@ -140,6 +152,8 @@ def _merge_write(ctx: ImportContext, changes: list[_Change], now: dt.datetime) -
 
     verifications = [c.verification for c in changes if c.verification is not None]
     LeadVerification.objects.bulk_create(verifications)
+    consents = [record for c in changes for record in c.consents]
+    ConsentRecord.objects.bulk_create(consents)
     entries = []
     for change in changes:
         moved: dict[str, list[Any]] = {}
@@ -147,6 +161,8 @@ def _merge_write(ctx: ImportContext, changes: list[_Change], now: dt.datetime) -
             moved[LeadVerification._meta.label_lower] = [change.verification.pk]
         if change.claimed:
             moved[LeadIdentity._meta.label_lower] = change.claimed
+        if change.consents:  # an undo moves them to the row's own lead
+            moved[ConsentRecord._meta.label_lower] = [record.pk for record in change.consents]
         entries.append(
             LeadMerge(
                 survivor=change.lead,
@@ -175,6 +191,11 @@ def _merge_write(ctx: ImportContext, changes: list[_Change], now: dt.datetime) -
             },
         )
         for change, entry in zip(changes, entries, strict=True)
+    ]
+    events += [
+        consent_audit_event_build(record, actor=ctx.actor, subject=change.lead, tenant=ctx.tenant)
+        for change in changes
+        for record in change.consents
     ]
     AuditEvent.objects.bulk_create(events)
     LeadScoreHistory.objects.bulk_create([history for _lead, history in histories])

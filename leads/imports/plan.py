@@ -15,6 +15,7 @@ from leads.imports.columns import ColumnMap
 from leads.imports.graph import ANALYZE_MIN_ROWS
 from leads.imports.readers import Row
 from leads.normalize import NormalizedLead
+from leads.services.consent import ConsentContext
 from leads.services.lead_rows import LeadRows
 
 DEFAULT_BATCH_SIZE = 1000
@@ -108,6 +109,8 @@ class ImportContext:
         #: New leads this process wrote, and when to refresh the planner statistics next.
         self.created = 0
         self.next_analyze = ANALYZE_MIN_ROWS
+        #: How the file's consent columns are recorded in the ledger (source ``import``, wording unknown).
+        self.consent = ConsentContext(source="import", evidence={"import": plan.label}).resolve()
         self.headers_by_target: dict[str, list[str]] = defaultdict(list)
         for header in plan.columns.fixed:
             self.headers_by_target[plan.columns.target(header)].append(header)

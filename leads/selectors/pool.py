@@ -203,9 +203,9 @@ def lead_console_panels(*, lead: Lead) -> dict[str, Any]:
             .order_by("-created_at", "-id")[:20]
         ),
         "split_agreements": list(
-            ConsentRecord.objects.filter(subject_lead=lead, code=ConsentRecord.Code.LEAD_SPLIT_AGREEMENT).order_by(
-                "-granted_at"
-            )[:5]
+            ConsentRecord.objects.filter(
+                subject_lead=lead, code=ConsentRecord.Code.LEAD_SPLIT_AGREEMENT, action=ConsentRecord.Action.GRANTED
+            ).order_by("-recorded_at", "-id")[:5]
         ),
         "emails": emails,
         "audit": list(audit_events_for(lead)[:50]),

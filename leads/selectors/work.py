@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models import CharField, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Cast
 
 from leads.models import Lead, LeadActivity
 from leads.selectors import lead_queryset_for, lead_search_q
@@ -28,16 +28,20 @@ LEAD_ORDERINGS: dict[str, tuple[Any, ...]] = {
 DEFAULT_LEAD_ORDERING = "-last_activity"
 
 
+def _planning_activities() -> Q:
+    """Activities that set the follow-up: every plan (a cleared one too) and contacts that planned a date.
+
+    ``detail`` is encrypted, so the date is read from the clear ``next_follow_up`` column.
+    """
+    return Q(activity_type=FOLLOW_UP_ACTIVITY) | Q(activity_type=CONTACT_ACTIVITY, next_follow_up__isnull=False)
+
+
 def next_follow_up_subquery() -> Subquery:
     """The lead's latest planned follow-up (ISO date text, or null when cleared or never planned)."""
     latest = (
-        LeadActivity.objects.filter(
-            lead=OuterRef("pk"),
-            activity_type__in=[CONTACT_ACTIVITY, FOLLOW_UP_ACTIVITY],
-            detail__has_key="next_follow_up",
-        )
+        LeadActivity.objects.filter(_planning_activities(), lead=OuterRef("pk"))
         .order_by("-occurred_at", "-id")
-        .annotate(due=KeyTextTransform("next_follow_up", "detail"))
+        .annotate(due=Cast("next_follow_up", CharField()))
         .values("due")[:1]
     )
     return Subquery(latest)
@@ -97,12 +101,9 @@ def lead_timeline(*, lead: Lead, limit: int = 50) -> list[LeadActivity]:
 def lead_next_follow_up(*, lead: Lead) -> dt.date | None:
     """The date of the lead's latest follow-up plan, or None."""
     activity = (
-        LeadActivity.objects.filter(
-            lead=lead, activity_type__in=[CONTACT_ACTIVITY, FOLLOW_UP_ACTIVITY], detail__has_key="next_follow_up"
-        )
+        LeadActivity.objects.filter(_planning_activities(), lead=lead)
         .order_by("-occurred_at", "-id")
-        .only("detail")
+        .only("next_follow_up")
         .first()
     )
-    value = (activity.detail or {}).get("next_follow_up") if activity else None
-    return dt.date.fromisoformat(value) if value else None
+    return activity.next_follow_up if activity else None

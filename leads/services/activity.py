@@ -12,11 +12,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from compliance.models import ConsentRecord
 from compliance.services import audit_record
 from core.exceptions import DomainError
 from leads.models import Lead, LeadActivity, LeadIntent
 from leads.scoring_defaults import DECAY_CODES
 from leads.services.config import tenant_config
+from leads.services.consent import lead_marketing_consent_revoke
 from leads.services.core import lead_activity_add
 from leads.services.scoring import lead_rescore
 
@@ -89,18 +91,30 @@ def lead_intent_add(
         analysis=analysis or {},
     )
     if opt_out:
-        lead_opt_out(lead=lead, actor=None, reason=f"{source_type}: opt-out phrase")
+        lead_opt_out(
+            lead=lead,
+            actor=None,
+            reason=f"{source_type}: opt-out phrase",
+            source=ConsentRecord.Source.WEBHOOK if source_type.startswith("instagram") else ConsentRecord.Source.EMAIL,
+            evidence={"source_type": source_type, "source_id": source_id},
+        )
     lead_rescore(lead=lead, reason=f"Nachricht ausgewertet: Absicht {intent_level}")
     return intent
 
 
 @transaction.atomic
-def lead_opt_out(*, lead: Lead, actor: Any | None, reason: str = "") -> Lead:
-    """Stop all marketing contact: opt-out wins over every consent, now and in later merges."""
-    updated = Lead.objects.filter(pk=lead.pk, opted_out_at__isnull=True).update(
-        opted_out_at=timezone.now(), consent_marketing=False, updated_at=timezone.now()
-    )
-    if updated:
+def lead_opt_out(
+    *,
+    lead: Lead,
+    actor: Any | None,
+    reason: str = "",
+    source: str = ConsentRecord.Source.API,
+    evidence: dict[str, Any] | None = None,
+) -> Lead:
+    """Stop all marketing contact: a withdrawal in the consent ledger (recorded also without an earlier
+    consent); it stands until the person consents again, newer than it."""
+    record = lead_marketing_consent_revoke(lead=lead, actor=actor, source=source, evidence=evidence)
+    if record is not None:
         audit_record(event_type="lead.opted_out", actor=actor, obj=lead, payload={"reason": reason[:200]})
     return Lead.objects.get(pk=lead.pk)
 

@@ -7,6 +7,7 @@ function here.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -57,8 +58,12 @@ def lead_status_transition(*, lead: Lead, to: str, actor: User | None, reason: s
         lead.lost_reason = reason[:255]
         fields.append("lost_reason")
     lead.save(update_fields=fields)
+    # The reason is free text (it may name the person): kept encrypted on the lead and its activity.
     audit_record(
-        event_type=STATUS_AUDIT_EVENTS[to], actor=actor, obj=lead, payload={"from": old, "to": to, "reason": reason}
+        event_type=STATUS_AUDIT_EVENTS[to],
+        actor=actor,
+        obj=lead,
+        payload={"from": old, "to": to, "reason_given": bool(reason)},
     )
     send_after_commit(lead_status_changed, sender=Lead, lead=lead, from_status=old, to_status=to, actor=actor)
     return lead
@@ -135,6 +140,19 @@ def lead_score_set(
     return lead
 
 
+def _planned_date(detail: dict[str, Any] | None) -> dt.date | None:
+    """The detail's ``next_follow_up`` as a date for the clear column (``detail`` itself is encrypted)."""
+    value = (detail or {}).get("next_follow_up")
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 @transaction.atomic
 def lead_activity_add(
     *,
@@ -156,6 +174,7 @@ def lead_activity_add(
         channel=channel,
         score_delta=score_delta,
         detail=detail or {},
+        next_follow_up=_planned_date(detail),
         actor=actor if getattr(actor, "pk", None) is not None else None,
         occurred_at=occurred_at,
     )

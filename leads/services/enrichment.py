@@ -367,7 +367,8 @@ def lead_enrich(*, lead_id: Any) -> Lead | None:
         try:
             analysis, analyser = llm.analyse(lead, activities), llm.name
         except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("LLM analysis unusable, using offline analyser", extra={"error": str(exc)[:200]})
+            # The class only: a parse error's message can quote the answer, which drew on the form answers.
+            logger.warning("LLM analysis unusable, using offline analyser", extra={"error": type(exc).__name__})
     if analysis is None:
         analysis = OfflineAnalyser().analyse(lead, activities)
     with transaction.atomic():

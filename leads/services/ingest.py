@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
+from compliance.models import ConsentRecord
 from compliance.services import audit_event_build, audit_record
 from core.bulk import chaining_supported, db_value, insert_sql, mark_saved, run_chain
 from core.exceptions import ConflictError, DomainError, TransientError
@@ -35,6 +36,13 @@ from leads.models import (
 from leads.normalize import NormalizedLead, normalize_payload
 from leads.services.alerts import burning_alert_create
 from leads.services.config import tenant_config
+from leads.services.consent import (
+    ConsentContext,
+    has_consent_decision,
+    lead_consent_marketing_set,
+    lead_delivery_consent_record,
+    new_lead_consent_events,
+)
 from leads.services.core import burning_crossed, score_history_build
 from leads.services.enrichment import (
     enrichment_row_build,
@@ -43,6 +51,7 @@ from leads.services.enrichment import (
     offline_enrichment,
     remote_enrichment_configured,
 )
+from leads.services.erasure import lead_rows_flag_erased
 from leads.services.lead_rows import COMPANY_UPSERT_TOUCH, LeadRows, lead_rows_build, verification_build
 from leads.services.merge import Survivorship, merge_locked
 from leads.services.scoring import (
@@ -147,6 +156,7 @@ def _create(
     actor: User | None,
     activity: str | None,
     occurred_at: dt.datetime,
+    consent: ConsentContext | None,
 ) -> Lead:
     config = tenant_config(tenant.pk)
     built = lead_rows_build(
@@ -158,8 +168,10 @@ def _create(
         partner=partner,
         actor=actor,
         last_activity_at=occurred_at if activity else None,
+        consent=consent,
     )
     lead = built.lead
+    lead_rows_flag_erased([built])  # a person erased before arrives flagged, not silently re-created
     enrichment = offline_enrichment(lead, verification=norm.verification)
     icp_score, icp_reasons, _matched = icp_match(lead, config.icp)
     result = compute_score(
@@ -185,6 +197,7 @@ def _create(
         )
     rows.append(offline_analysis(lead, [activity] if activity else []))
     rows.append(built.audit_event)
+    rows += built.consents + new_lead_consent_events(lead, built.consents, context=consent, actor=actor)
     history = score_history_build(
         lead=lead, old_score=0, old_stage=Lead.Stage.COLD, reason=creation_reason(result.breakdown)
     )
@@ -231,14 +244,16 @@ def _merge_into(
     actor: User | None,
     activity: str | None,
     occurred_at: dt.datetime,
+    consent: ConsentContext | None,
 ) -> tuple[Lead, bool]:
     """Merge a delivery into the oldest live lead it matches (bridging any other matched leads).
 
     Returns the survivor and whether the delivery changed anything on it (an import's "unchanged").
     """
     leads = list(Lead.objects.select_for_update().filter(pk__in=set(existing.values())).order_by("pk"))
-    # Identities always point at live leads (merges move them), but be safe against old rows.
-    live = {lead.pk: lead for lead in leads if lead.merged_into_id is None}
+    # Identities always point at live leads (merges move them), but be safe against old rows; an
+    # erased lead (its identities deleted while this delivery waited for the lock) is no target either.
+    live = {lead.pk: lead for lead in leads if lead.merged_into_id is None and lead.erased_at is None}
     if not live:
         raise _IdentityRace
     ordered = sorted(live.values(), key=lambda x: (x.created_at, str(x.pk)))
@@ -248,11 +263,6 @@ def _merge_into(
     survivorship = Survivorship(survivor, channel=channel)
     survivorship.fill(norm.fields)
     survivorship.merge_attributes(norm.attributes)
-    survivorship.consent(
-        consent_marketing=norm.fields.get("consent_marketing"),
-        consent_at=norm.fields.get("consent_at"),
-        opted_out_at=occurred_at if norm.opted_out else None,
-    )
     survivorship.real_data(norm.is_test)
     to_claim = [identity for identity in norm.identities if identity not in existing]
     claimed = _claim_identities(survivor.tenant_id, survivor.pk, to_claim)
@@ -298,8 +308,15 @@ def _merge_into(
     claimed_ids = sorted(claimed.values())
     if claimed_ids:
         moved[LeadIdentity._meta.label_lower] = claimed_ids
+    # The delivery's consent decisions go to the ledger (the survivor's cache follows); an undo
+    # moves the records to the delivery's own lead again.
+    consents = lead_delivery_consent_record(
+        lead=survivor, norm=norm, occurred_at=occurred_at, context=consent, actor=actor
+    )
+    if consents:
+        moved[ConsentRecord._meta.label_lower] = [record.pk for record in consents]
     tail: list[Model] = []
-    if survivorship.fields or claimed_ids:
+    if survivorship.fields or claimed_ids or consents:
         entry = LeadMerge(
             survivor=survivor,
             merged_lead=None,
@@ -328,7 +345,7 @@ def _merge_into(
     if burning_crossed(history, survivor):
         history.pk = LeadScoreHistory.objects.filter(lead=survivor).order_by("-id").values_list("pk", flat=True)[0]
         burning_alert_create(lead=survivor, history=history)
-    return survivor, bool(survivorship.fields or claimed_ids or len(ordered) > 1)
+    return survivor, bool(survivorship.fields or claimed_ids or consents or len(ordered) > 1)
 
 
 def _returning(part: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
@@ -340,9 +357,8 @@ UPDATABLE_FIELDS = frozenset(
     {
         *PERSON_FIELDS,
         "attributes",
+        # Recorded in the consent ledger (``consent_at``/``opted_out_at`` are its cache: read-only).
         "consent_marketing",
-        "consent_at",
-        "opted_out_at",
         "is_test",
         "lost_reason",
         "channel",
@@ -370,6 +386,11 @@ def lead_update(*, lead: Lead, data: dict[str, Any], actor: User | None) -> Lead
             code="invalid_field",
         )
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    data = dict(data)
+    consent = data.pop("consent_marketing", None)
+    if consent is not None and bool(consent) != lead.consent_marketing:
+        source = ConsentRecord.Source.ADMIN if getattr(actor, "is_staff", False) else ConsentRecord.Source.PORTAL
+        lead_consent_marketing_set(lead=lead, granted=bool(consent), actor=actor, source=source)
     changed = [name for name, value in data.items() if getattr(lead, name) != value]
     if not changed:
         return lead
@@ -424,11 +445,14 @@ def lead_ingest(
     idempotency_key: str = "",
     actor: User | None = None,
     activity: str | None = "form_submitted",
+    consent: ConsentContext | None = None,
 ) -> IngestResult:
     """Capture one lead from any channel: create it, or merge it into the person it already is.
 
     Raises ``NoIdentityError`` when the payload has no email, phone or channel id: the calling
-    channel records that failure with its reason, nothing is dropped silently.
+    channel records that failure with its reason, nothing is dropped silently. The payload's
+    ``consent_marketing``/``opted_out`` become consent-ledger records; ``consent`` says how (the
+    form's wording and version, source and evidence such as IP and user agent; default: by channel).
     """
     if channel not in Lead.Channel.values:
         raise DomainError(_("Unknown channel '%(value)s'.") % {"value": channel}, code="invalid_channel")
@@ -444,6 +468,8 @@ def lead_ingest(
             fields={"_invalid": norm.attributes.get("_invalid", {})},
         )
     occurred_at = norm.captured_at or timezone.now()
+    if has_consent_decision(norm):
+        consent = (consent or ConsentContext.for_channel(channel)).resolve()  # once, not per retry
     for _attempt in range(MAX_CLAIM_ATTEMPTS):
         try:
             with transaction.atomic():
@@ -456,6 +482,7 @@ def lead_ingest(
                     actor=actor,
                     activity=activity,
                     occurred_at=occurred_at,
+                    consent=consent,
                 )
         except _IdentityRace:
             continue

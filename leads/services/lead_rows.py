@@ -12,16 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import Organization, User
 from compliance.blind_index import email_index, phone_index
-from compliance.models import AuditEvent
+from compliance.models import AuditEvent, ConsentRecord
 from compliance.services import audit_event_build
 from core.bulk import instance_factory
 from leads.models import Company, Lead, LeadIdentity, LeadVerification
 from leads.normalize import NormalizedLead, is_free_mail
+from leads.services.consent import ConsentContext, new_lead_consents
 from leads.services.enrichment import OfflineProvider
 
 _TENANT = Lead._meta.get_field("tenant")
@@ -47,6 +48,8 @@ class LeadRows:
     verification: LeadVerification | None
     #: ``lead.created``.
     audit_event: AuditEvent
+    #: Marketing-email consent records of the delivery (``lead.created`` names them in its payload).
+    consents: list[ConsentRecord] = field(default_factory=list)
 
     def company_domain(self) -> str:
         """The domain the lead's company is upserted and linked by ("" for none or free mail)."""
@@ -112,12 +115,15 @@ def lead_rows_build(
     last_activity_at: dt.datetime | None = None,
     lead_id: uuid.UUID | None = None,
     audit_payload: Mapping[str, Any] | None = None,
+    consent: ConsentContext | None = None,
 ) -> LeadRows:
     """Build a new lead from a normalized delivery, with its identities, check and audit event.
 
     The offline company guess (from the email domain) is applied here, since the company link and
     the score read it. ``lead_id``: an id chosen by the caller (else the model's default);
-    ``audit_payload``: keys added to the ``lead.created`` payload.
+    ``audit_payload``: keys added to the ``lead.created`` payload; ``consent``: how the delivery's
+    consent decisions are recorded (default: by its channel, wording unspecified; resolved, or it
+    costs a query).
     """
     lead = instance_factory(Lead)(
         **({"id": lead_id} if lead_id is not None else {}),
@@ -131,8 +137,8 @@ def lead_rows_build(
     )
     _TENANT.set_cached_value(lead, tenant)  # as ``Lead(tenant=…, assigned_partner=…)`` would
     _PARTNER.set_cached_value(lead, partner)
-    if norm.opted_out:
-        lead.opted_out_at, lead.consent_marketing = occurred_at, False
+    # The consent ledger decides; the lead's consent fields are its cache, set from these records.
+    consents = new_lead_consents(lead=lead, norm=norm, occurred_at=occurred_at, context=consent)
     company_data_apply(lead, OfflineProvider().company(lead, norm.verification)[0])
     # The blind indexes (``Lead.refresh_blind_indexes``) are the identity hashes the normalizer
     # computed from the same normalized email and E.164 number: taken, not parsed and hashed again.
@@ -149,6 +155,8 @@ def lead_rows_build(
             "source": source,
             "public_id": lead.public_id,
             "is_test": lead.is_test,
+            # The consent decisions written with the lead (the bulk import audits them here only).
+            **({"consents": [f"{r.code}:{r.action}" for r in consents]} if consents else {}),
             **(audit_payload or {}),
         },
     )
@@ -157,4 +165,5 @@ def lead_rows_build(
         identities=list(norm.identities),
         verification=verification_build(lead, norm),
         audit_event=audit_event,
+        consents=consents,
     )

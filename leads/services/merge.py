@@ -1,9 +1,11 @@
 """Undoable merges (SPEC §4.3): survivorship rules, a journal of every change, and ``lead_unmerge``.
 
 Survivorship: empty fields are filled, a differing non-empty value keeps the survivor's value and
-the newer one is kept as an alternative in the journal, an opt-out always survives (the most
-restrictive consent wins), and rows that belong to the person (activities, enrichments, intents,
-verifications, offers, consents, identities, companies) move to the survivor. The journal stores
+the newer one is kept as an alternative in the journal, and rows that belong to the person
+(activities, enrichments, intents, verifications, offers, consents, identities, companies) move to
+the survivor. Consent is the ledger's: with both leads' records on the survivor, the newest decides
+(an opt-out after the other lead's consent survives), and the survivor's consent cache is read from
+it after every merge and undo. The journal stores
 values before/after (encrypted: they are PII) and the ids of moved rows, which is what makes an
 exact undo possible.
 """
@@ -38,6 +40,7 @@ from leads.models import (
     LeadMerge,
     LeadVerification,
 )
+from leads.services.consent import lead_consent_cache, lead_consent_cache_refresh
 
 #: Lead fields the survivorship rules look at (status, score and ownership are not data).
 SURVIVOR_FIELDS = (
@@ -155,18 +158,11 @@ class Survivorship:
         if merged != current:
             self._change("attributes", merged)
 
-    def consent(self, *, consent_marketing: bool | None, consent_at, opted_out_at) -> None:
-        """An opt-out always survives; a consent is taken only with no opt-out on either side."""
-        if opted_out_at and (self.lead.opted_out_at is None or opted_out_at < self.lead.opted_out_at):
-            self._change("opted_out_at", opted_out_at)
-        if self.lead.opted_out_at is not None:
-            if self.lead.consent_marketing:
-                self._change("consent_marketing", False)
-            return
-        if consent_marketing and not self.lead.consent_marketing:
-            self._change("consent_marketing", True)
-            if self.lead.consent_at is None:
-                self._change("consent_at", consent_at or timezone.now())
+    def consent_cache(self, cache: dict[str, Any]) -> None:
+        """Take the consent cache the ledger gives the survivor (journaled like every other change)."""
+        for name, value in cache.items():
+            if _field_value(self.lead, name) != value:
+                self._change(name, value)
 
     def real_data(self, is_test: bool) -> None:
         """Real data arriving for a test lead makes it a real lead (never the other way round)."""
@@ -176,9 +172,6 @@ class Survivorship:
     def other_lead(self, other: Lead) -> None:
         self.fill({name: _field_value(other, name) for name in SURVIVOR_FIELDS})
         self.merge_attributes(other.attributes)
-        self.consent(
-            consent_marketing=other.consent_marketing, consent_at=other.consent_at, opted_out_at=other.opted_out_at
-        )
         self.real_data(other.is_test)
         if self.lead.assigned_partner_id is None and other.assigned_partner_id is not None:
             self._change("assigned_partner", other.assigned_partner_id)
@@ -249,8 +242,10 @@ def merge_locked(*, survivor: Lead, other: Lead, kind: str, actor: User | None, 
     """Merge ``other`` into ``survivor``; both rows must already be locked by the caller."""
     survivorship = Survivorship(survivor, channel=channel or other.channel)
     survivorship.other_lead(other)
-    survivorship.save()
     moved = _move_rows(other, survivor)
+    # Both leads' consent records are the survivor's now: the newest decides its cache.
+    survivorship.consent_cache(lead_consent_cache(survivor))
+    survivorship.save()
     other.merged_into = survivor
     other.save(update_fields=["merged_into", "updated_at"])
     entry = LeadMerge.objects.create(
@@ -358,6 +353,9 @@ def lead_unmerge(*, merge: LeadMerge, actor: User | None) -> Lead:
     else:
         revived = _split_off(entry, survivor, data.get("payload", {}))
         entry.split_lead = revived
+    # Consent records went back with the other rows: both caches are read from the ledger again.
+    lead_consent_cache_refresh(survivor)
+    lead_consent_cache_refresh(revived)
     entry.undone_at = timezone.now()
     entry.undone_by = actor if getattr(actor, "pk", None) else None
     entry.save(update_fields=["undone_at", "undone_by", "split_lead"])

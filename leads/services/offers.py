@@ -193,6 +193,9 @@ def offer_accept(*, offer: LeadAssignment, actor: User) -> LeadAssignment:
         actor=partner,
         lead=lead,
         tenant=partner.organization,
+        # An agreement between the platform and the partner (Zone 2: the portal or its API).
+        lawful_basis=ConsentRecord.LawfulBasis.CONTRACT,
+        source=ConsentRecord.Source.PORTAL,
         text=_(
             "By accepting this pool lead I agree that any commission from it is split "
             "1/3 to the platform and 2/3 to me."
@@ -249,7 +252,8 @@ def offer_reject(*, offer: LeadAssignment, actor: User, reason: str) -> LeadAssi
         event_type="lead.rejected",
         actor=actor,
         obj=lead,
-        payload={"offer_id": offer.pk, "partner_id": offer.partner_id, "reason": reason},
+        # The reason is free text (it may name the person): kept encrypted on the offer, not here.
+        payload={"offer_id": offer.pk, "partner_id": offer.partner_id, "reason_given": bool(reason)},
     )
     _enqueue_reoffer(lead.pk)
     return offer
@@ -272,7 +276,7 @@ def offer_revoke(*, offer: LeadAssignment, actor: User | None, reason: str = "")
         event_type="lead.offer_revoked",
         actor=actor,
         obj=lead,
-        payload={"offer_id": offer.pk, "partner_id": offer.partner_id, "reason": reason},
+        payload={"offer_id": offer.pk, "partner_id": offer.partner_id, "reason_given": bool(reason)},
     )
     _enqueue_notify(offer.pk, "revoked")
     return offer

@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from compliance.models import AppendOnlyError, AuditEvent, ConsentRecord
-from compliance.selectors import audit_events_for, consent_is_active
+from compliance.selectors import audit_events_for, consent_state
 from compliance.services import audit_record, consent_grant, consent_revoke
 from tests.leads.factories import LeadFactory
 
@@ -72,10 +72,11 @@ def test_consent_grant_and_revoke_are_recorded_and_audited(partner_user):
         actor=None,
     )
     assert record.tenant == lead.tenant
-    assert consent_is_active(code="MARKETING_EMAIL", lead=lead)
-    assert consent_revoke(code="MARKETING_EMAIL", lead=lead, actor=None) == 1
-    assert consent_revoke(code="MARKETING_EMAIL", lead=lead, actor=None) == 0
-    assert not consent_is_active(code="MARKETING_EMAIL", lead=lead)
+    assert consent_state(lead, "marketing_email").status == "pending"  # granted, double opt-in outstanding
+    revoked = consent_revoke(code="MARKETING_EMAIL", lead=lead, actor=None)
+    assert revoked is not None and revoked.action == ConsentRecord.Action.REVOKED and revoked.version == "2026-01"
+    assert consent_revoke(code="MARKETING_EMAIL", lead=lead, actor=None) is None
+    assert consent_state(lead, "marketing_email").status == "revoked"
     types = list(audit_events_for(lead).values_list("event_type", flat=True))
     assert types.count("consent.granted") == 1 and types.count("consent.revoked") == 1
     with pytest.raises(ValueError):

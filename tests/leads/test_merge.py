@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from compliance.models import AuditEvent, ConsentRecord
+from compliance.selectors import consent_state
 from compliance.services import consent_grant
 from core.exceptions import ConflictError, DomainError
 from leads.models import Company, Lead, LeadActivity, LeadEnrichment, LeadIdentity, LeadIntent, LeadMerge
@@ -124,22 +125,48 @@ def test_undo_of_a_merged_delivery_splits_it_off_as_its_own_lead(platform_org, a
     assert lead_ingest(payload={"phone": "01712223334"}, channel="website").lead.pk == split.pk
 
 
-def test_opt_out_survives_every_merge(platform_org, admin_user):
+def test_the_newest_consent_decision_decides_after_a_merge_and_its_undo(platform_org, admin_user):
+    # given: an older lead that consented three days ago, and the same person opting out today
+    three_days_ago = timezone.now() - timezone.timedelta(days=3)
+    older = _lead({"phone": "+4940123123", "consent_marketing": True, "captured_at": three_days_ago.isoformat()})
+    Lead.objects.filter(pk=older.pk).update(created_at=three_days_ago)
     opted_out = _lead({"email": "stop@example.de", "consent_marketing": True})
     lead_opt_out(lead=opted_out, actor=None, reason="E-Mail: bitte nicht mehr kontaktieren")
-    older = _lead({"phone": "+4940123123", "consent_marketing": True})
-    Lead.objects.filter(pk=older.pk).update(created_at=timezone.now() - timezone.timedelta(days=3))
 
-    # a delivery with consent that matches the opted-out lead does not bring consent back
-    again = lead_ingest(payload={"email": "stop@example.de", "consent_marketing": True}, channel="website").lead
-    assert again.pk == opted_out.pk
-    assert Lead.objects.get(pk=opted_out.pk).consent_marketing is False
-
+    # when
     lead_merge(survivor=Lead.objects.get(pk=older.pk), others=[opted_out], actor=admin_user)
 
+    # then: both histories are the survivor's, and the opt-out is the newest decision
     survivor = Lead.objects.get(pk=older.pk)
-    assert survivor.opted_out_at is not None
-    assert survivor.consent_marketing is False
+    assert survivor.opted_out_at is not None and survivor.consent_marketing is False
+    assert consent_state(survivor, "marketing_email").status == "revoked"
+    assert ConsentRecord.objects.filter(subject_lead=survivor).count() == 3
+
+    # and the undo gives each lead its own records and cache back
+    lead_unmerge(merge=LeadMerge.objects.get(survivor=survivor, merged_lead=opted_out), actor=admin_user)
+    survivor, revived = Lead.objects.get(pk=older.pk), Lead.objects.get(pk=opted_out.pk)
+    assert (survivor.consent_marketing, survivor.opted_out_at) == (True, None)
+    assert consent_state(survivor, "marketing_email").status == "pending"
+    assert revived.consent_marketing is False and revived.opted_out_at is not None
+
+
+def test_a_new_form_after_an_opt_out_consents_again_pending_the_double_opt_in(platform_org):
+    lead = _lead({"email": "stop@example.de", "consent_marketing": True})
+    lead_opt_out(lead=lead, actor=None, reason="E-Mail: bitte nicht mehr kontaktieren")
+    assert Lead.objects.get(pk=lead.pk).consent_marketing is False
+
+    # a later form with the box ticked is a new decision: it is recorded and is the newest
+    again = lead_ingest(payload={"email": "stop@example.de", "consent_marketing": True}, channel="website").lead
+
+    assert again.pk == lead.pk
+    lead = Lead.objects.get(pk=lead.pk)
+    assert (lead.consent_marketing, lead.opted_out_at) == (True, None)
+    state = consent_state(lead, "marketing_email")
+    assert state.status == "pending" and not state.allowed  # no advertising before the confirmation
+    actions = list(
+        ConsentRecord.objects.filter(subject_lead=lead).order_by("recorded_at", "id").values_list("action", flat=True)
+    )
+    assert actions == ["granted", "revoked", "granted"]
 
 
 def test_consent_from_a_new_form_is_taken_when_nobody_opted_out(platform_org):

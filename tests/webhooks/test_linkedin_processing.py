@@ -15,7 +15,7 @@ from django.db import connection as db
 from django.utils import timezone, translation
 
 from accounts.models import Notification
-from compliance.models import AuditEvent, ConsentRecord
+from compliance.models import AuditEvent, ConsentRecord, ErasureTombstone, SubjectErasure
 from leads.models import IcpProfile, Lead, LeadIdentity
 from tests.accounts.factories import PartnerFactory
 from tests.webhooks.conftest import fixture_bytes, fixture_json
@@ -397,7 +397,7 @@ def test_an_unconnected_owner_fails_and_is_replayed_when_it_is_connected(
 # --- DELETED ---------------------------------------------------------------------------------------
 
 
-def test_deleted_erases_that_responses_data_and_keeps_the_audit(connection, api, deliver):
+def test_deleted_erases_the_person_through_an_erasure_request_and_keeps_the_audit(connection, api, deliver):
     stub_lead(api)
     deliver(fixture_bytes(VECTOR))
     lead = Lead.objects.get()
@@ -406,29 +406,45 @@ def test_deleted_erases_that_responses_data_and_keeps_the_audit(connection, api,
     deliver(compact(notification("DELETED")))
     deleted = WebhookEvent.objects.get(event_type="lead_deleted")
     assert (deleted.status, deleted.lead_id) == (Status.PROCESSED, lead.pk)
+    # a completed erasure request (Art. 17) with its reason, the tombstones of the person's identities
+    erasure = SubjectErasure.objects.get()
+    assert (erasure.status, erasure.query_kind, erasure.lead_ids) == (
+        "completed",
+        "linkedin_response_id",
+        [str(lead.pk)],
+    )
+    assert erasure.reason == "LinkedIn: Lead-Formular-Antwort zurückgezogen" and erasure.requested_by is None
+    assert {"email", "linkedin_response_id"} <= set(ErasureTombstone.objects.values_list("kind", flat=True))
     lead.refresh_from_db()
     assert (lead.email, lead.phone, lead.first_name, lead.last_name, lead.email_hash) == ("", "", "", "", "")
-    for key in ("work_email", "job_function", "Cuál es tu color favorito", "hidden_fields", f"_linkedin:{RESPONSE_ID}"):
-        assert key not in lead.attributes
-    assert lead.is_test is True and lead.job_title == "Senior Engineer"  # an anonymous statistic stays
-    assert set(LeadIdentity.objects.filter(lead=lead).values_list("kind", flat=True)) == {"linkedin_response_id"}
+    assert (lead.attributes, lead.job_title, lead.linkedin_response_id) == ({}, "", "")
+    assert lead.is_test is True and lead.erased_at is not None  # an anonymous statistic stays
+    assert not LeadIdentity.objects.filter(lead=lead).exists()
     assert not lead.verifications.exists()
-    assert "email_verified" not in {item["code"] for item in lead.score_breakdown["items"]}
     erased = AuditEvent.objects.get(event_type="lead.erased", object_id=str(lead.pk))
-    assert erased.payload["reason"] == "linkedin_lead_deleted" and erased.payload["identities"] == 1
+    assert erased.payload == {"reason": "linkedin_deleted", "erasure": str(erasure.pk)}
+    assert AuditEvent.objects.get(event_type="subject.erased").payload["reason_code"] == "linkedin_deleted"
     assert AuditEvent.objects.filter(event_type="lead.created", object_id=str(lead.pk)).exists()
     with db.cursor() as cursor:
         cursor.execute("SELECT email, first_name FROM leads_lead WHERE id = %s", [lead.pk])
         assert cursor.fetchone() == ("", "")
+    # the ledger keeps the items' keys and statuses, not what they carried
+    created = WebhookEvent.objects.get(event_type="lead_created")
+    assert (created.status, created.payload, deleted.payload) == (Status.PROCESSED, None, None)
 
-    # The same response delivered again (or backfilled) is a duplicate, not the person again.
+    # The same notifications delivered again are duplicates: nothing is created or erased again.
+    deliver(fixture_bytes(VECTOR))
+    deliver(compact(notification("DELETED")))
+    assert Lead.objects.count() == 1 and SubjectErasure.objects.count() == 1
+    assert WebhookEvent.objects.filter(duplicates=1).count() == 2
+    # A lead arriving for the person by another path is flagged, not silently the person again.
     again = linkedin_lead_ingest(
         connection=connection,
         response=lead_response(),
         form=fixture_json("linkedin/lead_form_7234246.json"),
         response_id=RESPONSE_ID,
     )
-    assert again.pk == lead.pk and again.email == "" and Lead.objects.count() == 1
+    assert again.pk != lead.pk and again.erased_before == erasure.created_at
 
 
 def test_deleted_before_created_was_processed_means_the_lead_is_never_created(connection, api, deliver):
@@ -449,8 +465,9 @@ def test_deleted_also_scrubs_the_answers_a_backfill_stored_in_the_ledger(connect
     call_command("backfill_linkedin_leads", "--owner", OWNER, stdout=io.StringIO())
     assert "formResponse" in json.dumps(WebhookEvent.objects.get().item)
     deliver(compact(notification("DELETED")))
-    item = WebhookEvent.objects.get(event_type="lead_created").item
-    assert "response" not in item and item["erased"] is True and item["response_id"] == RESPONSE_ID
+    backfilled = WebhookEvent.objects.get(event_type="lead_created")
+    assert backfilled.payload is None and backfilled.item == {}
+    assert backfilled.dedup_key == RESPONSE_ID  # a later backfill still knows the response
 
 
 # --- Backfill -------------------------------------------------------------------------------------

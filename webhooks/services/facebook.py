@@ -22,6 +22,7 @@ from integrations.meta.graph import (
 )
 from leads.models import Lead
 from leads.services import lead_ingest
+from leads.services.consent import ConsentContext
 from webhooks.mapping import checked_disclaimers, map_graph_lead
 from webhooks.models import MetaPageConnection, Provider, WebhookEvent
 from webhooks.registry import EventItem, HandlerResult, PermanentEventError
@@ -83,6 +84,16 @@ def facebook_lead_ingest(*, connection: MetaPageConnection, lead_data: dict[str,
     """Ingest one Graph lead for its page (a partner's page routes to the partner) and record its consents."""
     payload = map_graph_lead(lead_data, overrides=connection.field_overrides)
     payload["facebook_lead_id"] = leadgen_id
+    form_id = str(lead_data.get("form_id") or "")
+    # A published lead form cannot be edited (changes make a new form): its id versions the text.
+    version = f"fb-form-{form_id}"[:40]
+    evidence = {
+        "source": "facebook_lead_ads",
+        "leadgen_id": leadgen_id,
+        "form_id": form_id,
+        "page_id": connection.page_id,
+        "created_time": str(lead_data.get("created_time") or ""),
+    }
     result = lead_ingest(
         payload=payload,
         channel=Lead.Channel.FACEBOOK,
@@ -91,25 +102,19 @@ def facebook_lead_ingest(*, connection: MetaPageConnection, lead_data: dict[str,
         idempotency_key=leadgen_id,
         actor=None,
         activity="form_submitted",
+        # A marketing checkbox mapped to ``consent_marketing`` is recorded with the form as its wording.
+        consent=ConsentContext(source=ConsentRecord.Source.WEBHOOK, version=version, evidence=evidence),
     )
     if not result.duplicate:
-        form_id = str(lead_data.get("form_id") or "")
         for checkbox in checked_disclaimers(lead_data):
             consent_grant(
                 code=ConsentRecord.Code.FORM_DISCLAIMER,
-                # A published lead form cannot be edited (changes make a new form): its id versions the text.
-                version=f"fb-form-{form_id}"[:40],
+                version=version,
                 actor=None,
                 lead=result.lead,
                 text=checkbox["checkbox_key"],
-                evidence={
-                    "source": "facebook_lead_ads",
-                    "leadgen_id": leadgen_id,
-                    "form_id": form_id,
-                    "page_id": connection.page_id,
-                    "checkbox_key": checkbox["checkbox_key"],
-                    "created_time": str(lead_data.get("created_time") or ""),
-                },
+                source=ConsentRecord.Source.WEBHOOK,
+                evidence={**evidence, "checkbox_key": checkbox["checkbox_key"]},
             )
     return result.lead
 

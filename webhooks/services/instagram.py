@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from compliance.models import ConsentRecord
+from compliance.selectors import consent_state
 from core.transactions import on_commit
 from integrations.meta.graph import (
     GraphClient,
@@ -217,7 +219,7 @@ def _queue_auto_reply(
 ) -> Message | None:
     """Queue the first matching rule's reply: in the window, once per rule and thread, never after an opt-out."""
     rule = next((r for r in rules if r.auto_reply.strip()), None)
-    if rule is None or analysis.opt_out or (lead is not None and lead.opted_out_at is not None):
+    if rule is None or analysis.opt_out or _opted_out(lead):
         return None
     if not window_open(conversation):
         logger.info("Auto-reply skipped: 24-hour window closed", extra={"conversation_id": conversation.pk})
@@ -235,6 +237,11 @@ def _queue_auto_reply(
 
     on_commit(instagram_reply_send_task.delay, reply.pk)
     return reply
+
+
+def _opted_out(lead: Lead | None) -> bool:
+    """The person said stop (an opt-out phrase, an unsubscribe): the ledger's newest record is a withdrawal."""
+    return lead is not None and consent_state(lead, ConsentRecord.Code.MARKETING_EMAIL).status == "revoked"
 
 
 def _truncate_bytes(text: str, limit: int = MAX_REPLY_BYTES) -> str:
@@ -266,7 +273,7 @@ def instagram_reply_send(*, message_id: int) -> str:
 
     if not window_open(conversation):
         return finish(Message.Status.WINDOW_CLOSED, "24-hour window closed before sending")
-    if lead is not None and lead.opted_out_at is not None:
+    if _opted_out(lead):  # checked at send time, against the consent ledger
         return finish(Message.Status.FAILED, "lead opted out")
     if connection is None or not connection.access_token or connection.is_broken:
         return finish(Message.Status.FAILED, "no working page connection for this Instagram account")

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.services import audit_record
+from compliance.services.retention import retention_batch_size, retention_cutoff, retention_days
 from core.celery import publish_lean
 from core.db import bound_cursor
 from core.exceptions import DomainError, TransientError
@@ -44,10 +45,10 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=1)
 MAX_ATTEMPTS = 12
 SWEEP_BATCH = 500
-#: Raw bodies and finished events' payloads are kept for debugging and replay, then blanked (DM text).
-RAW_BODY_RETENTION = timedelta(days=30)
-#: How far back before the retention cutoff the daily purge looks (covers a week of missed runs).
-PURGE_WINDOW = timedelta(days=7)
+#: Raw bodies and finished events' payloads are kept for debugging and replay, then blanked (DM text):
+#: after ``settings.RETENTION_WEBHOOK_BODY_DAYS`` (the retention policy ``webhook_bodies``).
+RETENTION_SETTING = "RETENTION_WEBHOOK_BODY_DAYS"
+RETENTION_DEFAULT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -390,21 +391,54 @@ def webhook_events_replay_failed(*, provider: str, object_id: str, error_codes: 
     return webhook_event_replay(event_ids=list(ids), actor=actor)
 
 
-def webhook_payloads_purge(*, now: datetime | None = None, window: timedelta = PURGE_WINDOW) -> dict[str, int]:
-    """Blank raw bodies and finished events' payloads past the retention period (daily, beat).
+def webhook_payloads_purge(
+    *,
+    cutoff: datetime | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Blank raw bodies and finished events' payloads past the retention period (policy ``webhook_bodies``).
 
-    DM text is personal data; erasure does not know these tables, retention does. Only the last
-    ``window`` before the cutoff is scanned (an index range), so the job stays cheap as the ledger grows.
+    DM text is personal data. Two partial indexes hold only the rows that still carry a body or a
+    finished payload, so the job stays cheap as the ledger grows and still reaches every row past
+    the cutoff (missed runs, a lowered period); rows are blanked a batch per transaction.
+    ``cutoff`` defaults to ``now`` minus ``RETENTION_WEBHOOK_BODY_DAYS`` (0 or less keeps them
+    forever); ``dry_run`` only counts.
     """
-    cutoff = (now or timezone.now()) - RAW_BODY_RETENTION
-    span = {"received_at__lt": cutoff, "received_at__gte": cutoff - window}
-    bodies = WebhookDelivery.objects.filter(**span, raw_body__isnull=False).update(raw_body=None)
-    payloads = (
-        WebhookEvent.objects.filter(**span, payload__isnull=False)
-        .exclude(status__in=[Status.RECEIVED, Status.PROCESSING])
-        .update(payload=None)
+    if cutoff is None:
+        days = retention_days(RETENTION_SETTING, RETENTION_DEFAULT_DAYS)
+        cutoff = retention_cutoff(days, now=now or timezone.now())
+        if cutoff is None:
+            return {"bodies": 0, "payloads": 0}
+    span = Q(received_at__lt=cutoff)
+    bodies = WebhookDelivery.objects.filter(span, raw_body__isnull=False)
+    payloads = WebhookEvent.objects.filter(span, payload__isnull=False).exclude(
+        status__in=[Status.RECEIVED, Status.PROCESSING]
     )
-    return {"bodies": bodies, "payloads": payloads}
+    if dry_run:
+        return {"bodies": bodies.count(), "payloads": payloads.count()}
+    return {"bodies": _blank_in_batches(bodies, "raw_body"), "payloads": _blank_in_batches(payloads, "payload")}
+
+
+def _blank_in_batches(queryset: models.QuerySet, field_name: str) -> int:
+    """Set ``field_name`` to NULL on every row of ``queryset``, oldest first, one short transaction per batch.
+
+    Each batch continues at the last ``received_at`` seen (rows already blanked drop out of the
+    queryset), so the index range is walked once.
+    """
+    batch = retention_batch_size()
+    total = 0
+    since: datetime | None = None
+    while True:
+        page = queryset if since is None else queryset.filter(received_at__gte=since)
+        rows = list(page.order_by("received_at", "pk").values_list("pk", "received_at")[:batch])
+        if not rows:
+            return total
+        with transaction.atomic():
+            total += queryset.filter(pk__in=[pk for pk, _received in rows]).update(**{field_name: None})
+        if len(rows) < batch:
+            return total
+        since = rows[-1][1]
 
 
 def webhook_events_sweep(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> dict[str, int]:

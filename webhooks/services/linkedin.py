@@ -7,7 +7,6 @@ changes). ``DELETED`` means the member withdrew: that response's personal data i
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,14 +14,15 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from compliance.blind_index import blind_index
 from compliance.models import ConsentRecord
+from compliance.registry import SubjectQuery
 from compliance.services import consent_grant
+from compliance.services.subjects import ErasureOutcome, subject_erase
 from core.exceptions import DomainError
 from integrations.linkedin.client import (
     LEAD_TYPES,
@@ -32,8 +32,8 @@ from integrations.linkedin.client import (
     owner_kind,
 )
 from leads.models import Lead, LeadIdentity
-from leads.services import lead_anonymize, lead_ingest
-from webhooks.linkedin_mapping import map_lead_form_response, meta_key
+from leads.services import lead_ingest
+from webhooks.linkedin_mapping import map_lead_form_response
 from webhooks.models import LinkedInConnection, Provider, WebhookEvent
 from webhooks.registry import EventItem, HandlerResult, PermanentEventError
 from webhooks.services.backfill import BackfillStats, backfill_item_process
@@ -48,6 +48,9 @@ LEAD_DELETED = "lead_deleted"
 FORM_CACHE_TTL = 7 * 24 * 3600
 FORM_CACHE_KEY = "webhooks:linkedin:form:{form_id}:v{version}"
 MAX_BACKFILL_PAGES = 10_000
+#: Why the platform erased a person whose LinkedIn response was withdrawn (the erasure's reason, audited).
+WITHDRAWN_REASON = "LinkedIn: Lead-Formular-Antwort zurückgezogen"
+WITHDRAWN_REASON_CODE = "linkedin_deleted"
 
 
 def deleted_key(response_id: str) -> str:
@@ -146,6 +149,7 @@ def linkedin_lead_ingest(
                 actor=None,
                 lead=result.lead,
                 text=consent.text or f"consent {consent.consent_id}",
+                source=ConsentRecord.Source.WEBHOOK,
                 evidence={
                     "source": "linkedin_lead_gen",
                     "response_id": response_id,
@@ -183,48 +187,33 @@ def linkedin_lead_created_handle(event: WebhookEvent) -> HandlerResult:
 
 
 def linkedin_lead_deleted_handle(event: WebhookEvent) -> HandlerResult:
-    """Handler for ``DELETED``: the member withdrew, so that response's data is erased (the audit stays)."""
+    """Handler for ``DELETED``: the member withdrew, so the person is erased (Art. 17) and a tombstone kept."""
     response_id = str(event.item.get("response_id") or "")
     if not response_id:
         raise PermanentEventError(_("The notification has no lead form response."), code="invalid_payload")
-    leads = linkedin_response_erase(response_id=response_id, actor=None)
-    return HandlerResult(lead=leads[0] if leads else None, message=f"{len(leads)} lead(s) anonymized")
+    outcome = linkedin_response_erase(response_id=response_id, actor=None)
+    lead_ids = outcome.erasure.lead_ids if outcome.erasure is not None else []
+    # The event points at the person's live lead (the merge survivor), else at any of their leads.
+    lead = Lead.objects.filter(pk__in=lead_ids).order_by(F("merged_into").asc(nulls_first=True), "created_at").first()
+    return HandlerResult(lead=lead, message=f"{outcome.lead_count} lead(s) erased")
 
 
-@transaction.atomic
-def linkedin_response_erase(*, response_id: str, actor: User | None) -> list[Lead]:
-    """Anonymize the leads a response created or merged into, drop its answers, scrub its stored copy.
+def linkedin_response_erase(*, response_id: str, actor: User | None) -> ErasureOutcome:
+    """Erase the person a lead form response belongs to, through the erasure request (crash-safe, audited).
 
-    Leads are found by the response's identity (it follows merges) and by the response id column
-    (the lead it first created, even if merged away since). The response-id identity stays: a late
-    redelivery or a backfill then finds a duplicate instead of creating the person again.
+    The person is found by the response's identity (it follows merges) and the response id column;
+    everything every app holds about them is destroyed, a tombstone flags them should they come back.
+    A response nobody holds (``DELETED`` before ``CREATED`` was processed) erases nothing: the
+    ``CREATED`` handler ignores a withdrawn response. A second ``DELETED`` is a ledger duplicate.
     """
-    kind = LeadIdentity.Kind.LINKEDIN_RESPONSE_ID
-    by_identity = LeadIdentity.objects.filter(kind=kind, value_hash=blind_index(kind, response_id)).values("lead_id")
-    leads = list(
-        Lead.objects.select_for_update()
-        .filter(Q(pk__in=by_identity) | Q(linkedin_response_id=response_id))
-        .order_by("pk")
+    outcome = subject_erase(
+        SubjectQuery(LeadIdentity.Kind.LINKEDIN_RESPONSE_ID, response_id),
+        actor=actor,
+        reason=WITHDRAWN_REASON,
+        reason_code=WITHDRAWN_REASON_CODE,
     )
-    erased = []
-    for lead in leads:
-        attributes = dict(lead.attributes or {})
-        meta = attributes.pop(meta_key(response_id), None)
-        for key in (meta or {}).get("keys", []):
-            attributes.pop(key, None)
-        if attributes != (lead.attributes or {}):
-            lead.attributes = attributes
-            lead.save(update_fields=["attributes", "updated_at"])
-        erased.append(lead_anonymize(lead=lead, actor=actor, reason="linkedin_lead_deleted"))
-    # A backfill stores the whole response (answers included) in the ledger: keep the ids only.
-    for event in WebhookEvent.objects.filter(provider=Provider.LINKEDIN, dedup_key=response_id):
-        item = event.item
-        if "response" in item:
-            item.pop("response")
-            item["erased"] = True
-            WebhookEvent.objects.filter(pk=event.pk).update(payload=json.dumps(item, separators=(",", ":")))
-    logger.info("LinkedIn response erased", extra={"leads": len(erased)})
-    return erased
+    logger.info("LinkedIn response erased", extra={"leads": outcome.lead_count})
+    return outcome
 
 
 # --- Backfill ---------------------------------------------------------------------------------

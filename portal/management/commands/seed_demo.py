@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from accounts.models import Organization, PartnerProfile, User
 from accounts.services import partner_create, team_for_leader, user_create
+from compliance.services import consent_doi_confirm, consent_doi_request
 from deals.models import PartnerDeal
 from deals.services import deal_lose, deal_move_stage, deal_win, lead_convert
 from leads.models import IcpProfile, Lead
 from leads.services import lead_ingest, lead_status_transition, lead_track_activity
+from leads.services.consent import ConsentContext
 
 DEMO_PASSWORD = "demo-passwort-2026"  # noqa: S105 - documented demo login, refused outside DEBUG
 ADMIN_EMAIL = "admin@demo.local"
@@ -228,10 +230,18 @@ class Command(BaseCommand):
                 tenant=None if partner else platform,
                 idempotency_key=f"demo-{i}",
                 activity="form_submitted" if target != Lead.Stage.COLD else None,
+                # The demo forms showed the platform's marketing-email wording (seeded by the migrations).
+                consent=ConsentContext.for_channel(
+                    channel, version="v1", evidence={"demo": True, "ip": f"203.0.113.{i % 250}"}
+                ),
             )
             if result.duplicate:
                 continue
             lead = result.lead
+            if payload["consent_marketing"] and i % 2 == 0:
+                # Half of the consents are confirmed by double opt-in; the others stay pending.
+                _grant, token = consent_doi_request(actor=None, lead=lead, version="v1", evidence={"demo": True})
+                consent_doi_confirm(token, ip=f"203.0.113.{i % 250}", user_agent="Demo-Browser/1.0")
             # Track website activities, small ones first, until the lead reaches its demo stage.
             for code in CLIMB:
                 if STAGE_ORDER.index(Lead.Stage.for_score(lead.score)) >= STAGE_ORDER.index(target):
