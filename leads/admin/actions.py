@@ -18,9 +18,8 @@ from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpRespons
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from compliance.registry import SubjectQuery
 from compliance.services import audit_record
@@ -86,7 +85,7 @@ def _csv_rows(leads: Iterable[Lead]) -> Iterator[str]:
                 value = getattr(lead, name)
                 value = timezone.localtime(value).strftime("%d.%m.%Y %H:%M") if value else ""
             elif name == "is_test":
-                value = _t("yes") if lead.is_test else _t("no")
+                value = gettext("yes") if lead.is_test else gettext("no")
             else:
                 value = getattr(lead, name)
             values.append(csv_safe(value))
@@ -152,7 +151,7 @@ class LeadActionsMixin:
         # Fetch at most limit + 1 ids instead of counting: "select all" may span a million leads.
         if len(queryset.values_list("pk", flat=True)[: limit + 1]) > limit:
             self.message_user(
-                request, _t("Please select at most %(n)s leads for this action.") % {"n": limit}, messages.WARNING
+                request, gettext("Please select at most %(n)s leads for this action.") % {"n": limit}, messages.WARNING
             )
             return True
         return False
@@ -163,7 +162,7 @@ class LeadActionsMixin:
         for error in errors[:20]:
             self.message_user(request, error, messages.ERROR)
         if len(errors) > 20:
-            self.message_user(request, _t("… and %(n)s more errors.") % {"n": len(errors) - 20}, messages.ERROR)
+            self.message_user(request, gettext("… and %(n)s more errors.") % {"n": len(errors) - 20}, messages.ERROR)
 
     @admin.action(description=_("Offer to a partner …"), permissions=["change"])
     def offer_to_partner(self, request, queryset):
@@ -184,7 +183,7 @@ class LeadActionsMixin:
             queryset,
             action="offer_to_partner",
             template="action_offer.html",
-            title=_t("Offer leads to a partner"),
+            title=gettext("Offer leads to a partner"),
             leads=leads,
             form=form,
             partners=partner_rows(),
@@ -211,7 +210,7 @@ class LeadActionsMixin:
             queryset,
             action="reject_leads",
             template="action_reject.html",
-            title=_t("Reject leads"),
+            title=gettext("Reject leads"),
             leads=leads,
             form=form,
         )
@@ -224,7 +223,7 @@ class LeadActionsMixin:
             return None
         leads = list(queryset.filter(merged_into__isnull=True).order_by("created_at", "pk"))
         if len(leads) < 2:
-            self.message_user(request, _t("Select at least two leads that are not merged yet."), messages.WARNING)
+            self.message_user(request, gettext("Select at least two leads that are not merged yet."), messages.WARNING)
             return None
         survivor, others = leads[0], leads[1:]
         if "apply" in request.POST:
@@ -235,7 +234,7 @@ class LeadActionsMixin:
                 return None
             self.message_user(
                 request,
-                _t("%(count)s leads merged into %(lead)s (undo in its merge journal).")
+                gettext("%(count)s leads merged into %(lead)s (undo in its merge journal).")
                 % {"count": len(others), "lead": survivor.public_id},
                 messages.SUCCESS,
             )
@@ -245,7 +244,7 @@ class LeadActionsMixin:
             queryset,
             action="merge_leads",
             template="action_merge.html",
-            title=_t("Merge leads"),
+            title=gettext("Merge leads"),
             survivor=survivor,
             survivor_list=[survivor],
             others=others,
@@ -257,7 +256,7 @@ class LeadActionsMixin:
 
         if self._too_many(request, queryset, MAX_RESCORE_LEADS):
             return None
-        reason = _t("Recalculated by %(user)s") % {"user": request.user.email}
+        reason = gettext("Recalculated by %(user)s") % {"user": request.user.email}
         done, errors = _each(
             queryset.filter(merged_into__isnull=True), lambda lead: lead_rescore(lead=lead, reason=reason)
         )
@@ -273,7 +272,7 @@ class LeadActionsMixin:
         if len(ids) > MAX_EXPORT_ROWS:
             self.message_user(
                 request,
-                _t("At most %(n)s leads can be exported at once; narrow the filter.") % {"n": MAX_EXPORT_ROWS},
+                gettext("At most %(n)s leads can be exported at once; narrow the filter.") % {"n": MAX_EXPORT_ROWS},
                 messages.WARNING,
             )
             return None
@@ -301,7 +300,9 @@ class LeadActionsMixin:
     def _one_lead(self, request, queryset) -> Lead | None:
         leads = list(queryset.order_by("pk")[:2])
         if len(leads) != 1:
-            self.message_user(request, _t("Select exactly one lead: the person is found from it."), messages.WARNING)
+            self.message_user(
+                request, gettext("Select exactly one lead: the person is found from it."), messages.WARNING
+            )
             return None
         return leads[0]
 
@@ -343,7 +344,7 @@ class LeadActionsMixin:
                 self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
                 return None
             if outcome.already_erased:
-                self.message_user(request, _t("This person was erased before; nothing changed."), messages.INFO)
+                self.message_user(request, gettext("This person was erased before; nothing changed."), messages.INFO)
                 return None
             rows = sum(sum(counts.values()) for counts in outcome.counts.values())
             message = ngettext(
@@ -364,7 +365,7 @@ class LeadActionsMixin:
             queryset,
             action="erase_subject",
             template="action_erase.html",
-            title=_t("Erase a person (Art. 17 GDPR)"),
+            title=gettext("Erase a person (Art. 17 GDPR)"),
             lead=lead,
             leads=leads,
             lead_count=len(leads),

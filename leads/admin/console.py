@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 
 from core.charts import STAGE_COLOURS, horizontal_bars, stacked_bars
 from core.exceptions import DomainError
@@ -91,7 +91,7 @@ class LeadConsoleMixin:
             return refused
         form = OfferForm(request.POST)
         if not form.is_valid():
-            self.message_user(request, _t("Please choose a partner."), messages.ERROR)
+            self.message_user(request, gettext("Please choose a partner."), messages.ERROR)
             return self._back(lead.pk)
         try:
             offer = offer_create(lead=lead, partner=form.cleaned_data["partner"], actor=request.user)
@@ -100,7 +100,7 @@ class LeadConsoleMixin:
         else:
             self.message_user(
                 request,
-                _t("Lead offered to %(partner)s until %(until)s.")
+                gettext("Lead offered to %(partner)s until %(until)s.")
                 % {
                     "partner": offer.partner.email,
                     "until": timezone.localtime(offer.expires_at).strftime("%d.%m.%Y %H:%M"),
@@ -115,14 +115,14 @@ class LeadConsoleMixin:
             return refused
         form = RejectForm(request.POST)
         if not form.is_valid():
-            self.message_user(request, _t("Please give a reason."), messages.ERROR)
+            self.message_user(request, gettext("Please give a reason."), messages.ERROR)
             return self._back(lead.pk)
         try:
             lead_pool_reject(lead=lead, actor=request.user, reason=form.reason)
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:
-            self.message_user(request, _t("Lead rejected and marked lost."), messages.SUCCESS)
+            self.message_user(request, gettext("Lead rejected and marked lost."), messages.SUCCESS)
         return self._back(lead.pk)
 
     def offer_revoke_view(self, request, offer_id):
@@ -134,7 +134,7 @@ class LeadConsoleMixin:
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
         else:
-            self.message_user(request, _t("Offer withdrawn; the lead is back in the pool."), messages.SUCCESS)
+            self.message_user(request, gettext("Offer withdrawn; the lead is back in the pool."), messages.SUCCESS)
         return self._back(offer.lead_id)
 
     def merge_undo_view(self, request, merge_id):
@@ -149,7 +149,7 @@ class LeadConsoleMixin:
             self.message_user(request, exc.message, messages.ERROR)
         else:
             self.message_user(
-                request, _t("Merge undone: %(lead)s is a lead of its own again.") % {"lead": revived.public_id}
+                request, gettext("Merge undone: %(lead)s is a lead of its own again.") % {"lead": revived.public_id}
             )
         return self._back(entry.survivor_id)
 
@@ -166,7 +166,7 @@ class LeadConsoleMixin:
             "admin/leads/pool_statistics.html",
             {
                 **self.admin_site.each_context(request),
-                "title": _t("Pool statistics"),
+                "title": gettext("Pool statistics"),
                 "opts": self.opts,
                 "form": form,
                 "stats": stats,
@@ -182,11 +182,11 @@ class LeadConsoleMixin:
 def _erasure_notice(lead: Lead) -> str:
     """The banner of an erased lead, or of a lead that arrived for a person erased before ("" for neither)."""
     if lead.erased_at is not None:
-        return _t(
+        return gettext(
             "The personal data of this lead was erased on %(date)s (GDPR); it is kept as an anonymous statistic."
         ) % {"date": timezone.localtime(lead.erased_at).strftime("%d.%m.%Y")}
     if lead.erased_before is not None:
-        return _t("This person was erased on %(date)s (GDPR). Decide whether this lead may be kept.") % {
+        return gettext("This person was erased on %(date)s (GDPR). Decide whether this lead may be kept.") % {
             "date": timezone.localtime(lead.erased_before).strftime("%d.%m.%Y")
         }
     return ""
@@ -199,17 +199,17 @@ def _charts(stats: dict[str, Any]) -> dict[str, Any]:
         "volume": stacked_bars(
             days,
             [(c["label"], c["counts"]) for c in stats["volume"]["channels"]],
-            title=_t("New pool leads per day and channel"),
+            title=gettext("New pool leads per day and channel"),
         ),
-        "age": horizontal_bars([(b["label"], b["count"]) for b in stats["pool_age"]], title=_t("Pool age")),
+        "age": horizontal_bars([(b["label"], b["count"]) for b in stats["pool_age"]], title=gettext("Pool age")),
         "stages": horizontal_bars(
             [(s["label"], s["count"]) for s in stats["stages"]],
-            title=_t("Pool leads per stage"),
+            title=gettext("Pool leads per stage"),
             colours=[STAGE_COLOURS[s["stage"]] for s in stats["stages"]],
         ),
         "acceptance": horizontal_bars(
             [(p["name"], round((p["acceptance_rate"] or 0) * 100, 1)) for p in partners],
-            title=_t("Acceptance rate by partner"),
+            title=gettext("Acceptance rate by partner"),
             suffix=" %",
             x_max=100,
         )
@@ -217,10 +217,12 @@ def _charts(stats: dict[str, Any]) -> dict[str, Any]:
         else "",
         "time_to_accept": horizontal_bars(
             [(p["name"], p["median_hours_to_accept"] or 0) for p in partners],
-            title=_t("Median time to accept by partner"),
+            title=gettext("Median time to accept by partner"),
             suffix=" h",
         )
         if partners
         else "",
-        "expiries": stacked_bars(days, [(_t("expired"), stats["expiries"]["counts"])], title=_t("Expired offers")),
+        "expiries": stacked_bars(
+            days, [(gettext("expired"), stats["expiries"]["counts"])], title=gettext("Expired offers")
+        ),
     }

@@ -12,7 +12,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.pagination import EstimatedCountPaginator
@@ -192,7 +192,7 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
                 '<span class="lp-badge lp-offer-offered">{}</span> {} · {} {}',
                 offer.get_status_display(),
                 offer.partner.email,
-                _t("until"),
+                gettext("until"),
                 timezone.localtime(offer.expires_at).strftime("%d.%m. %H:%M"),
             )
         return format_html(
@@ -205,20 +205,20 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
     @admin.display(description=_("GDPR"))
     def erasure_state(self, obj: Lead) -> str:
         if obj.erased_at is not None:
-            return format_html('<span class="lp-badge lp-erased">{}</span>', _t("erased"))
+            return format_html('<span class="lp-badge lp-erased">{}</span>', gettext("erased"))
         if obj.erased_before is not None:
             return format_html(
                 '<span class="lp-badge lp-erased-before" title="{}">{}</span>',
-                _t("The same person was erased on %(date)s.")
+                gettext("The same person was erased on %(date)s.")
                 % {"date": timezone.localtime(obj.erased_before).strftime("%d.%m.%Y")},
-                _t("erased before"),
+                gettext("erased before"),
             )
         return ""
 
     @admin.display(description=_("last activity"), ordering="last_activity_at")
     def last_activity(self, obj: Lead) -> str:
         when = obj.last_activity_at or obj.created_at
-        return _t("%(time)s ago") % {"time": timesince(when).split(",")[0]} if when else "–"
+        return gettext("%(time)s ago") % {"time": timesince(when).split(",")[0]} if when else "–"
 
     # --- add and change ---------------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class LeadAdmin(LeadActionsMixin, LeadConsoleMixin, admin.ModelAdmin):
         if not result.created:
             self.message_user(
                 request,
-                _t("This person was already known: the data was merged into %(lead)s.")
+                gettext("This person was already known: the data was merged into %(lead)s.")
                 % {"lead": result.lead.public_id},
                 messages.WARNING,
             )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from core.exceptions import DomainError
 from core.pagination import EstimatedCountPaginator
@@ -146,7 +145,9 @@ class LeadMergeAdmin(ReadOnlyMixin, admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
-                self.message_user(request, _t("%(lead)s restored.") % {"lead": revived.public_id}, messages.SUCCESS)
+                self.message_user(
+                    request, gettext("%(lead)s restored.") % {"lead": revived.public_id}, messages.SUCCESS
+                )
 
 
 @admin.register(LeadAlert)

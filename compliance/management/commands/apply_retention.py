@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from compliance.registry import retention_policies
 from compliance.services.retention import RetentionReport, UnknownRetentionPolicy, retention_run
@@ -45,10 +46,11 @@ class Command(BaseCommand):
             if result.kept_forever:
                 period, cutoff, count = _("forever"), "-", "-"
             else:
-                period = _("%(days)d days") % {"days": result.days}
+                period = ngettext("%(days)d day", "%(days)d days", result.days) % {"days": result.days}
                 cutoff, count = timezone.localtime(result.cutoff).strftime("%Y-%m-%d %H:%M"), str(result.count)
             if result.error:
-                count = f"{count} ({_('failed')})"
+                failed = _("failed")
+                count = f"{count} ({failed})"
             rows.append([result.key, result.label, period, cutoff, count])
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
 
