@@ -343,6 +343,11 @@ def lead_unmerge(*, merge: LeadMerge, actor: User | None) -> Lead:
     survivor = Lead.objects.select_for_update().get(pk=entry.survivor_id)
     if survivor.merged_into_id is not None:
         raise ConflictError(_("The survivor was merged again since; undo that merge first."), code="survivor_merged")
+    if survivor.erased_at is not None:
+        # The journal's values were destroyed with the person: undoing would split off an empty lead.
+        raise ConflictError(
+            _("The personal data of these leads was erased; the merge cannot be undone."), code="erased"
+        )
     data = entry.change_data
     conflicts = _restore_fields(survivor, data.get("fields", {}))
     if entry.merged_lead_id is not None:

@@ -247,3 +247,21 @@ def test_admin_edit_goes_through_lead_update(client, platform_org, admin_user):
     assert client.post(url, data).status_code == 302
     assert Lead.objects.get(pk=lead.pk).first_name == "Neu"
     assert AuditEvent.objects.filter(event_type="lead.updated", object_id=str(lead.pk)).exists()
+
+
+def test_a_merge_of_an_erased_person_cannot_be_undone(platform_org, admin_user):
+    """The journal's values went with the person: undoing would split off an empty lead."""
+    from compliance.registry import SubjectQuery
+    from compliance.services.subjects import subject_erase
+
+    survivor = _lead({"email": "erika@beispiel.de", "first_name": "Erika"})
+    other = _lead({"phone": "+49 171 5550101", "last_name": "Muster"})
+    lead_merge(survivor=survivor, others=[other], actor=admin_user)
+    entry = LeadMerge.objects.get(survivor=survivor, merged_lead=other)
+    subject_erase(SubjectQuery("lead", str(survivor.pk)), actor=admin_user, reason="Art. 17")
+
+    with pytest.raises(ConflictError) as caught:
+        lead_unmerge(merge=entry, actor=admin_user)
+    assert caught.value.code == "erased"
+    assert Lead.objects.get(pk=other.pk).merged_into_id == survivor.pk
+    assert LeadMerge.objects.get(pk=entry.pk).undone_at is None
