@@ -111,6 +111,9 @@ MIDDLEWARE = [
     "core.middleware.StaffSessionIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The JSON error shape under /api/ in DEBUG too (Django's debug 404/500 pages are HTML); inside the
+    # security and request-id middleware, so its answer carries their headers.
+    "core.middleware.ApiErrorMiddleware",
     # Last (django-axes): turns a lockout flagged during authenticate() into the 429 answer.
     "axes.middleware.AxesMiddleware",
 ]

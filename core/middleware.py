@@ -7,7 +7,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+from core.api import error_body
 
 #: Session key of a staff member's last request (epoch seconds).
 LAST_ACTIVITY_KEY = "_staff_last_activity"
@@ -42,3 +45,49 @@ class StaffSessionIdleTimeoutMiddleware:
                 request.session[LAST_ACTIVITY_KEY] = now
                 request.session.set_expiry(seconds)
         return self.get_response(request)
+
+
+#: Error statuses whose HTML body (Django's debug pages, a plain view's 405) becomes the JSON error shape.
+_API_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 500: "server_error"}
+
+
+class ApiErrorMiddleware:
+    """Keep the JSON error shape under ``/api/`` in DEBUG too (the README: errors there are always JSON).
+
+    With ``DEBUG`` on, Django answers an unknown URL and an unhandled exception with its HTML debug pages
+    (``handler404``/``handler500`` are only used with ``DEBUG`` off), and a plain Django view answers a
+    wrong method with an empty HTML 405. For ``/api/`` paths this middleware replaces such a non-JSON
+    error response by ``core.api.error_body``; Django has already logged the exception with its traceback
+    (``django.request``), so the response never carries it. Pages outside ``/api/`` keep Django's debug
+    pages. Placed inside the security and request-id middleware, so they still decorate the JSON answer.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        code = _API_ERROR_CODES.get(response.status_code)
+        if code is None or not request.path.startswith("/api/") or _is_json(response):
+            return response
+        return _json_error(response, code)
+
+
+def _is_json(response: HttpResponse) -> bool:
+    content_type = (response.get("Content-Type") or "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _json_error(response: HttpResponse, code: str) -> HttpResponse:
+    messages = {
+        "bad_request": _("Bad request."),
+        "not_found": _("Not found."),
+        "method_not_allowed": _("Method not allowed."),
+        "server_error": _("An internal error occurred."),
+    }
+    replacement = JsonResponse(error_body(code, messages[code]), status=response.status_code)
+    # Django logged the original (with its traceback): the replacement must not be logged a second time.
+    replacement._has_been_logged = getattr(response, "_has_been_logged", False)
+    if response.has_header("Allow"):
+        replacement["Allow"] = response["Allow"]
+    return replacement

@@ -256,8 +256,9 @@ class DealStageApi(APIView):
     @extend_schema(
         operation_id="API-523_deal_move_stage",
         summary="API-523 Move a deal to another stage",
-        description="Forward one stage at a time; any open stage may go to `lost` (with a reason). Won and lost "
-        "are final (409). A move to the current stage changes nothing.",
+        description="Any open stage may move to any other stage, forward or back, and close as `won` or `lost` "
+        "(with a reason). Won and lost are final (409; a platform admin can reopen in the admin). A move to the "
+        "current stage changes nothing.",
         request=InputSerializer,
         responses={200: DealOutputSerializer, **error_responses(*WRITE_ERRORS)},
         tags=["deals"],
@@ -285,7 +286,7 @@ class DealWinApi(APIView):
     @extend_schema(
         operation_id="API-524_deal_win",
         summary="API-524 Close a deal as won",
-        description="Only from `closing`; optionally with the final deal value.",
+        description="From any open stage, optionally with the final deal value. A won or lost deal is final (409).",
         request=InputSerializer,
         responses={200: DealOutputSerializer, **error_responses(*WRITE_ERRORS)},
         tags=["deals"],

@@ -40,3 +40,14 @@ class DealEditForm(forms.Form):
 
 class DealWinForm(forms.Form):
     deal_value = forms.DecimalField(label=_("Final deal value (EUR)"), required=False, **MONEY)
+
+
+class DealReopenForm(forms.Form):
+    """A platform admin reopens a won or lost deal (admin): the open stage it goes back to and why."""
+
+    stage = forms.ChoiceField(
+        label=_("Reopen in stage"),
+        choices=[(stage.value, stage.label) for stage in PartnerDeal.OPEN_STAGES],
+        initial=PartnerDeal.Stage.CLOSING,
+    )
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500, widget=forms.TextInput)

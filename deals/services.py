@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,13 +28,10 @@ from leads.services.work import STATUS_ACTIVITY
 
 Stage = PartnerDeal.Stage
 
-#: Deal stage transitions: forward one step at a time, any open stage may be lost, won and lost are final.
+#: Deal stage transitions (SPEC §4.8): sales people skip stages and go back, so any open stage moves to any other
+#: open stage and closes as won or lost; won and lost are final (only a platform admin reopens, ``deal_reopen``).
 DEAL_TRANSITIONS: dict[str, set[str]] = {
-    Stage.LEAD: {Stage.QUALIFIED, Stage.LOST},
-    Stage.QUALIFIED: {Stage.PROPOSAL, Stage.LOST},
-    Stage.PROPOSAL: {Stage.NEGOTIATION, Stage.LOST},
-    Stage.NEGOTIATION: {Stage.CLOSING, Stage.LOST},
-    Stage.CLOSING: {Stage.WON, Stage.LOST},
+    **{stage: set(Stage.values) - {stage} for stage in PartnerDeal.OPEN_STAGES},
     Stage.WON: set(),
     Stage.LOST: set(),
 }
@@ -47,9 +45,17 @@ REASON_MAX = 500
 
 
 def next_stage(stage: str) -> str | None:
-    """The one forward step from ``stage`` (not ``lost``), or None for terminal stages."""
-    forward = [s for s in DEAL_TRANSITIONS.get(stage, ()) if s != Stage.LOST]
-    return forward[0] if forward else None
+    """The next stage of the board's order (the usual step forward), or None for won and lost."""
+    if stage not in PartnerDeal.OPEN_STAGES:
+        return None
+    order = [*PartnerDeal.OPEN_STAGES, Stage.WON]
+    return order[order.index(stage) + 1]
+
+
+def deal_move_targets(stage: str) -> list[str]:
+    """The stages a deal in ``stage`` may move to, in board order (the kanban's and the deal page's choices)."""
+    allowed = DEAL_TRANSITIONS.get(stage, set())
+    return [value for value in Stage.values if value in allowed]
 
 
 def deal_split_for_lead(*, lead: Lead) -> dict[str, str]:
@@ -194,6 +200,32 @@ def deal_move_stage(*, deal: PartnerDeal, to: str, actor: User | None, reason: s
     if to not in DEAL_TRANSITIONS[deal.stage]:
         raise TransitionNotAllowed(deal.stage, to)
     reason = _clean_reason(reason, required=to == Stage.LOST)
+    return _stage_write(deal=deal, to=to, actor=actor, reason=reason, event_type=_STAGE_EVENTS.get(to))
+
+
+@transaction.atomic
+def deal_reopen(*, deal: PartnerDeal, to: str, actor: User | None, reason: str = "") -> PartnerDeal:
+    """Reopen a won or lost deal to an open stage: a platform admin's correction, audited as ``deal.reopened``.
+
+    Won and lost are final for partners (a closed deal keeps its figures); a mistaken close is undone here
+    and nowhere else. The closing date and the lost reason go (the stage history keeps them).
+    """
+    if not (isinstance(actor, User) and actor.is_platform_admin):
+        raise PermissionDenied(_("Only a platform admin can reopen a closed deal."))
+    if to not in PartnerDeal.OPEN_STAGES:
+        raise DomainError(
+            _("A deal is reopened to an open stage."), code="invalid_stage", fields={"stage": [_("Invalid.")]}
+        )
+    deal = PartnerDeal.objects.select_for_update().get(pk=deal.pk)
+    if deal.is_open:
+        raise ConflictError(_("Only a won or lost deal can be reopened."), code="deal_open")
+    return _stage_write(
+        deal=deal, to=to, actor=actor, reason=_clean_reason(reason, required=False), event_type="deal.reopened"
+    )
+
+
+def _stage_write(*, deal: PartnerDeal, to: str, actor: User | None, reason: str, event_type: str | None) -> PartnerDeal:
+    """Record one stage change of a locked deal: history row, closing fields, audit event, signal after commit."""
     old = deal.stage
     DealStageChange.objects.create(deal=deal, from_stage=old, to_stage=to, actor=_user(actor), reason=reason)
     deal.stage = to
@@ -201,16 +233,19 @@ def deal_move_stage(*, deal: PartnerDeal, to: str, actor: User | None, reason: s
     if to in PartnerDeal.CLOSED_STAGES:
         deal.closed_at = timezone.now()
         fields.append("closed_at")
-    if to == Stage.LOST:
-        deal.lost_reason = reason
+    elif deal.closed_at is not None:
+        deal.closed_at = None  # reopened
+        fields.append("closed_at")
+    if to == Stage.LOST or deal.lost_reason:
+        deal.lost_reason = reason if to == Stage.LOST else ""
         fields.append("lost_reason")
     deal.save(update_fields=fields)
     payload: dict[str, Any] = {"from": old, "to": to}
     if to == Stage.WON:
         payload["deal_value"] = str(deal.deal_value)
-    if to == Stage.LOST:
+    if to == Stage.LOST or event_type == "deal.reopened":
         payload["reason_given"] = bool(reason)  # the text may name the person: kept encrypted on the deal
-    audit_record(event_type=_STAGE_EVENTS.get(to, "deal.stage_changed"), actor=actor, obj=deal, payload=payload)
+    audit_record(event_type=event_type or "deal.stage_changed", actor=actor, obj=deal, payload=payload)
     send_after_commit(
         deal_stage_changed,
         sender=PartnerDeal,
@@ -224,7 +259,7 @@ def deal_move_stage(*, deal: PartnerDeal, to: str, actor: User | None, reason: s
 
 @transaction.atomic
 def deal_win(*, deal: PartnerDeal, actor: User | None, deal_value: Any = None) -> PartnerDeal:
-    """Close a deal as won (from ``closing`` only), optionally with its final value."""
+    """Close an open deal as won (from any open stage), optionally with its final value."""
     deal = PartnerDeal.objects.select_for_update().get(pk=deal.pk)
     if deal.stage == Stage.WON:
         return deal

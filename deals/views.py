@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from core.exceptions import DomainError
+from core.exceptions import DomainError, TransitionNotAllowed
 from core.portal import ReasonForm, back, domain_message, form_errors, is_htmx, partner_required, portal_render
 from deals import forms
 from deals.models import PartnerDeal
@@ -25,6 +25,7 @@ from deals.selectors import deal_board, deal_for_lead, deal_get_for, deal_histor
 from deals.services import (
     deal_lose,
     deal_move_stage,
+    deal_move_targets,
     deal_split_for_lead,
     deal_update,
     deal_win,
@@ -46,7 +47,18 @@ DEAL_STAGE_COLOURS = {
 
 
 def _refusal(exc: DomainError) -> str:
+    if isinstance(exc, TransitionNotAllowed) and exc.current in PartnerDeal.CLOSED_STAGES:
+        # Open stages move freely (deals.services.DEAL_TRANSITIONS): a refusal means the deal is closed.
+        return _("Not possible: %(from)s → %(to)s. Won and lost are final; a platform admin can reopen the deal.") % {
+            "from": PartnerDeal.Stage(exc.current).label,
+            "to": PartnerDeal.Stage(exc.target).label,
+        }
     return domain_message(exc, dict(PartnerDeal.Stage.choices))
+
+
+def _move_choices(stage: str, *, exclude: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The allowed targets of a deal in ``stage`` as (value, label), in board order."""
+    return [(value, PartnerDeal.Stage(value).label) for value in deal_move_targets(stage) if value not in exclude]
 
 
 def _percent(split: dict[str, str]) -> dict[str, Decimal]:
@@ -103,9 +115,11 @@ def _board_context(request: HttpRequest) -> dict[str, Any]:
     columns = deal_board(request.user)
     for column in columns:
         column.colour = DEAL_STAGE_COLOURS[column.stage]
+        # One list per column: every card of a column has the same targets. Lost needs a reason: the deal page.
+        targets = _move_choices(column.stage, exclude=(PartnerDeal.Stage.LOST,))
         for deal in column.deals:
             deal.next_stage = next_stage(deal.stage)
-            deal.next_label = PartnerDeal.Stage(deal.next_stage).label if deal.next_stage else ""
+            deal.move_targets = targets
     return {"columns": columns}
 
 
@@ -151,7 +165,8 @@ def deal_detail(request: HttpRequest, deal_id) -> HttpResponse:
         "deal": deal,
         "history": list(deal_history(deal=deal)),
         "next_stage": following,
-        "next_label": PartnerDeal.Stage(following).label if following else "",
+        # Won and lost have their own forms (final value, reason).
+        "move_targets": _move_choices(deal.stage, exclude=PartnerDeal.CLOSED_STAGES),
         "edit_form": forms.DealEditForm(
             initial={
                 "deal_value": deal.deal_value,

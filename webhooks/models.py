@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from compliance.fields import EncryptedTextField
+from core.leases import Lease
 
 
 class Provider(models.TextChoices):
@@ -97,6 +98,11 @@ class WebhookEvent(models.Model):
     )
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    # The lease of the processing claim (core.leases): who holds it and until when; past that a
+    # redelivered task or the sweeper takes the event over. ``claimed_by`` stays as the last claimant.
+    # db_default: the webhook hot path inserts events with an explicit column list that leaves it out.
+    claimed_by = models.CharField(_("claimed by"), max_length=255, blank=True, default="", db_default="")
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
     next_attempt_at = models.DateTimeField(
         _("next attempt at"), null=True, blank=True, help_text=_("The sweeper enqueues received events from here on.")
     )
@@ -114,9 +120,11 @@ class WebhookEvent(models.Model):
         indexes = [
             models.Index(fields=["-received_at"], name="webhookevent_received"),
             models.Index(fields=["status", "-received_at"], name="webhookevent_status_received"),
-            # The sweeper's two queries: due received events, processing events claimed long ago.
+            # The sweeper's two queries: due received events, processing events whose lease expired.
             models.Index(fields=["next_attempt_at"], condition=Q(status="received"), name="webhookevent_due_received"),
-            models.Index(fields=["claimed_at"], condition=Q(status="processing"), name="webhookevent_stuck"),
+            models.Index(
+                fields=["lease_expires_at"], condition=Q(status="processing"), name="webhookevent_lease_expiry"
+            ),
             models.Index(fields=["provider", "object_id", "-received_at"], name="webhookevent_object"),
             # Retention: finished events still holding their payload.
             models.Index(
@@ -133,6 +141,10 @@ class WebhookEvent(models.Model):
     def item(self) -> dict[str, Any]:
         """The parsed item payload (envelope context plus the provider's item)."""
         return json.loads(self.payload) if self.payload else {}
+
+
+#: Processing claims of ledger events (``webhooks.services.ledger``): received → processing under a lease.
+EVENT_LEASE = Lease(model=WebhookEvent, ready=WebhookEvent.Status.RECEIVED, held=WebhookEvent.Status.PROCESSING)
 
 
 class MetaPageConnection(models.Model):

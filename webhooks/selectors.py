@@ -9,7 +9,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from webhooks.models import LinkedInConnection, MetaPageConnection, Provider, WebhookEvent
+from webhooks.models import EVENT_LEASE, LinkedInConnection, MetaPageConnection, Provider, WebhookEvent
 from webhooks.registry import all_providers
 
 
@@ -125,10 +125,25 @@ def connection_health_rows() -> list[HealthRow]:
     return rows
 
 
-def ledger_stats(now: datetime | None = None) -> list[dict]:
-    """Per provider: events in the last 24 h, failed, waiting (received) and stuck (processing > 15 min)."""
-    from webhooks.services.ledger import STUCK_AFTER
+#: A processing event claimed without a lease (by a worker still running the code before the lease,
+#: during an upgrade) is considered lost after this; leased events are lost when their lease expires.
+UNLEASED_STUCK_AFTER = timedelta(minutes=15)
 
+
+def _lease_expired_q(now: datetime) -> Q:
+    unleased = Q(
+        status=WebhookEvent.Status.PROCESSING, lease_expires_at__isnull=True, claimed_at__lt=now - UNLEASED_STUCK_AFTER
+    )
+    return EVENT_LEASE.expired(now) | unleased
+
+
+def webhook_events_lease_expired(*, now: datetime | None = None) -> QuerySet[WebhookEvent]:
+    """Processing events whose claimant is gone: the lease expired (or, unleased, claimed long ago)."""
+    return WebhookEvent.objects.filter(_lease_expired_q(now or timezone.now()))
+
+
+def ledger_stats(now: datetime | None = None) -> list[dict]:
+    """Per provider: events in the last 24 h, failed, waiting (received) and stuck (processing, lease expired)."""
     now = now or timezone.now()
     since = now - timedelta(hours=24)
     recent_or_open = Q(received_at__gte=since) | Q(
@@ -141,7 +156,7 @@ def ledger_stats(now: datetime | None = None) -> list[dict]:
             last_24h=Count("id", filter=Q(received_at__gte=since)),
             failed_24h=Count("id", filter=Q(received_at__gte=since, status=WebhookEvent.Status.FAILED)),
             waiting=Count("id", filter=Q(status=WebhookEvent.Status.RECEIVED)),
-            stuck=Count("id", filter=Q(status=WebhookEvent.Status.PROCESSING, claimed_at__lt=now - STUCK_AFTER)),
+            stuck=Count("id", filter=_lease_expired_q(now)),
         )
         .order_by("provider")
     )

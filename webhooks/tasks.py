@@ -19,13 +19,13 @@ from webhooks.services import (
 
 @shared_task(name="webhooks.webhook_event_process_task", ignore_result=True)
 def webhook_event_process_task(event_id: int) -> str | None:
-    """Process one ledger event (claimed with a conditional update, so a redelivery is harmless)."""
+    """Process one ledger event under a lease: a redelivery while the lease runs is a no-op, after it a takeover."""
     return webhook_event_process(event_id=event_id)
 
 
 @shared_task(name="webhooks.webhook_events_sweep_task", ignore_result=True)
 def webhook_events_sweep_task() -> dict[str, int]:
-    """Re-enqueue due or stuck events (beat, every minute): the safety net for a Redis or worker outage."""
+    """Re-enqueue due events and expired leases (beat, every minute): the safety net for a Redis or worker outage."""
     return webhook_events_sweep()
 
 

@@ -90,11 +90,18 @@ def test_partner_accepts_works_converts_drags_and_reports(live_server, page):
     _shot(page, "04-pipeline-after-drag")
     assert PartnerDeal.objects.get(pk=deal.pk).stage == "qualified"
 
-    # an illegal drag (qualified → won) is refused with a visible message
+    # skipping ahead (qualified → won) is allowed (SPEC §4.8)
     card = page.locator(f"[data-testid=column-qualified] [data-deal='{deal.pk}']")
-    _drag(page, card, page.locator("[data-testid=column-won]"))
+    with page.expect_response(lambda response: "/stage/" in response.url):  # the card moves before the answer
+        _drag(page, card, page.locator("[data-testid=column-won]"))
+    page.wait_for_selector(f"[data-testid=column-won] [data-deal='{deal.pk}']")
+    assert PartnerDeal.objects.get(pk=deal.pk).stage == "won"
+
+    # won is final: dragging it back is refused with a visible message
+    card = page.locator(f"[data-testid=column-won] [data-deal='{deal.pk}']")
+    _drag(page, card, page.locator("[data-testid=column-closing]"))
     page.wait_for_selector("[data-testid=board-messages] .error")
-    assert page.locator(f"[data-testid=column-qualified] [data-deal='{deal.pk}']").count() == 1
+    assert page.locator(f"[data-testid=column-won] [data-deal='{deal.pk}']").count() == 1
     _shot(page, "05-pipeline-refused")
 
     # see it on the report

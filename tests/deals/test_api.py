@@ -79,17 +79,36 @@ def test_detail_shows_history_and_stage_moves_follow_the_table(api_client, partn
     assert [h["to_stage"] for h in detail["history"]] == ["negotiation", "proposal", "qualified", "lead"]
     assert detail["history"][0]["actor"] == partner_user.email
 
-    skip = api_client.post(url + "stage/", {"stage": "won"}, format="json")
-    assert skip.status_code == 409 and skip.json()["error"]["code"] == "transition_not_allowed"
     same = api_client.post(url + "stage", {"stage": "negotiation"}, format="json")
     assert same.status_code == 200 and same.json()["stage"] == "negotiation"
+    back = api_client.post(url + "stage/", {"stage": "qualified"}, format="json")
+    assert back.status_code == 200 and back.json()["stage"] == "qualified"
     forward = api_client.post(url + "stage/", {"stage": "closing"}, format="json")
     assert forward.status_code == 200 and forward.json()["stage"] == "closing"
+    lost_without_reason = api_client.post(url + "stage/", {"stage": "lost"}, format="json")
+    assert lost_without_reason.status_code == 422
+    assert lost_without_reason.json()["error"]["code"] == "reason_required"
 
     won = api_client.post(url + "win/", {"deal_value": "99000"}, format="json")
     assert won.status_code == 200
     assert (won.json()["stage"], won.json()["deal_value"]) == ("won", "99000.00")
+    # Won is final for the partner: no loss, no move back (409).
     assert api_client.post(url + "lose/", {"reason": "zu spät"}, format="json").status_code == 409
+    reopen = api_client.post(url + "stage/", {"stage": "closing"}, format="json")
+    assert reopen.status_code == 409 and reopen.json()["error"]["code"] == "transition_not_allowed"
+
+
+def test_win_and_stage_skip_straight_to_won_from_an_early_stage(api_client, partner_user):
+    api_client.force_authenticate(partner_user)
+    qualified = deal_for(partner_user, stage="qualified")
+    won = api_client.post(f"{DEALS}{qualified.pk}/win/", {"deal_value": "1200"}, format="json")
+    assert won.status_code == 200 and won.json()["stage"] == "won" and won.json()["closed_at"]
+
+    fresh = deal_for(partner_user, stage="lead")
+    skip = api_client.post(f"{DEALS}{fresh.pk}/stage/", {"stage": "won"}, format="json")
+    assert skip.status_code == 200 and skip.json()["stage"] == "won"
+    lost = api_client.post(f"{DEALS}{deal_for(partner_user).pk}/lose/", {"reason": "Kein Interesse"}, format="json")
+    assert lost.status_code == 200 and lost.json()["stage"] == "lost"
 
 
 def test_lose_needs_a_reason(api_client, partner_user):

@@ -6,15 +6,26 @@ import threading
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import close_old_connections, connection
 
+from accounts.models import User
 from compliance.models import AuditEvent
 from core.exceptions import ConflictError, DomainError, TransitionNotAllowed
 from deals.models import DealStageChange, PartnerDeal
-from deals.services import DEAL_TRANSITIONS, deal_lose, deal_move_stage, deal_update, deal_win, lead_convert
+from deals.services import (
+    DEAL_TRANSITIONS,
+    deal_lose,
+    deal_move_stage,
+    deal_move_targets,
+    deal_reopen,
+    deal_update,
+    deal_win,
+    lead_convert,
+)
 from leads.models import Lead, LeadActivity
 from leads.services import STATUS_TRANSITIONS, lead_contact_log, lead_mark_lost, lead_qualify, lead_status_transition
-from tests.accounts.factories import PartnerFactory
+from tests.accounts.factories import PartnerFactory, UserFactory
 from tests.deals.factories import accepted_pool_lead, deal_for, own_lead
 
 pytestmark = pytest.mark.django_db
@@ -157,15 +168,100 @@ def test_stage_moves_are_audited_by_kind(partner_user):
     assert _audits(lost, "deal.lost") == 1
 
 
-def test_win_only_from_closing_and_terminal_stages_are_final(partner_user):
+OPEN = ["lead", "qualified", "proposal", "negotiation", "closing"]
+
+
+def test_the_table_is_spec_4_8_any_open_stage_to_any_other_and_closed_is_final():
+    for stage in OPEN:
+        assert DEAL_TRANSITIONS[stage] == set(STAGES) - {stage}
+    assert DEAL_TRANSITIONS["won"] == set() and DEAL_TRANSITIONS["lost"] == set()
+    assert deal_move_targets("proposal") == ["lead", "qualified", "negotiation", "closing", "won", "lost"]
+    assert deal_move_targets("won") == []
+
+
+def test_a_deal_moves_back_and_skips_ahead(partner_user):
     deal = deal_for(partner_user, stage="negotiation")
-    with pytest.raises(TransitionNotAllowed):
-        deal_win(deal=deal, actor=partner_user)
-    won = deal_for(partner_user, stage="won")
-    with pytest.raises(TransitionNotAllowed):
-        deal_lose(deal=won, actor=partner_user, reason="doch nicht")
+
+    deal = deal_move_stage(deal=deal, to="qualified", actor=partner_user)  # back two stages
+    assert deal.stage == "qualified" and deal.closed_at is None
+    deal = deal_move_stage(deal=deal, to="closing", actor=partner_user)  # skip ahead
+    assert deal.stage == "closing"
+
+    history = list(DealStageChange.objects.filter(deal=deal).values_list("from_stage", "to_stage")[:2])
+    assert history == [("qualified", "closing"), ("negotiation", "qualified")]
+    assert _audits(deal, "deal.stage_changed") == 3 + 2
+
+
+def test_win_straight_from_qualified_and_lose_straight_from_lead(partner_user):
+    deal = deal_for(partner_user, stage="qualified")
+    won = deal_win(deal=deal, actor=partner_user, deal_value="5000")
+    assert (won.stage, won.deal_value) == ("won", Decimal("5000.00")) and won.closed_at is not None
+    assert AuditEvent.objects.get(event_type="deal.won", object_id=str(deal.pk)).payload["from"] == "qualified"
+
+    skip = deal_move_stage(deal=deal_for(partner_user, stage="lead"), to="won", actor=partner_user)
+    assert skip.stage == "won"
+
+    fresh = deal_for(partner_user, stage="lead")
+    with pytest.raises(DomainError) as missing:
+        deal_move_stage(deal=fresh, to="lost", actor=partner_user)  # lost still needs a reason
+    assert missing.value.code == "reason_required"
+    assert PartnerDeal.objects.get(pk=fresh.pk).stage == "lead"
+    lost = deal_lose(deal=fresh, actor=partner_user, reason="Kein Budget")
+    assert (lost.stage, lost.lost_reason) == ("lost", "Kein Budget")
+
+
+@pytest.mark.parametrize("closed", ["won", "lost"])
+def test_won_and_lost_are_final_for_a_partner(partner_user, closed):
+    deal = deal_for(partner_user, stage=closed)
+    for target in [s for s in STAGES if s != closed]:
+        with pytest.raises(TransitionNotAllowed):
+            deal_move_stage(deal=deal, to=target, actor=partner_user, reason="doch nicht")
+    with pytest.raises(TransitionNotAllowed):  # the other way to close
+        if closed == "won":
+            deal_lose(deal=deal, actor=partner_user, reason="doch nicht")
+        else:
+            deal_win(deal=deal, actor=partner_user)
     with pytest.raises(ConflictError):
-        deal_update(deal=won, actor=partner_user, deal_value=1)
+        deal_update(deal=deal, actor=partner_user, deal_value=1)
+    with pytest.raises(PermissionDenied):
+        deal_reopen(deal=deal, to="closing", actor=partner_user)
+    assert PartnerDeal.objects.get(pk=deal.pk).stage == closed
+
+
+def test_a_platform_admin_reopens_a_closed_deal_audited(partner_user, django_capture_on_commit_callbacks):
+    admin = UserFactory(role=User.Role.PLATFORM_ADMIN)
+    lost = deal_for(partner_user, stage="lost")
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        deal = deal_reopen(deal=lost, to="negotiation", actor=admin, reason="Kunde meldet sich wieder")
+
+    assert (deal.stage, deal.closed_at, deal.lost_reason) == ("negotiation", None, "")
+    fresh = PartnerDeal.objects.get(pk=lost.pk)
+    assert (fresh.stage, fresh.closed_at, fresh.lost_reason) == ("negotiation", None, "")
+    change = DealStageChange.objects.filter(deal=deal).first()
+    assert (change.from_stage, change.to_stage, change.actor_id) == ("lost", "negotiation", admin.pk)
+    assert change.reason == "Kunde meldet sich wieder"
+    event = AuditEvent.objects.get(event_type="deal.reopened", object_id=str(deal.pk))
+    assert event.actor_id == admin.pk
+    assert event.payload == {"from": "lost", "to": "negotiation", "reason_given": True}
+    assert len(callbacks) == 1  # deal_stage_changed, after commit
+    # Open again: the partner works it as usual.
+    assert deal_win(deal=deal, actor=partner_user).stage == "won"
+
+
+def test_reopen_refuses_open_deals_closed_targets_and_ops(partner_user):
+    admin = UserFactory(role=User.Role.PLATFORM_ADMIN)
+    with pytest.raises(ConflictError) as still_open:
+        deal_reopen(deal=deal_for(partner_user, stage="proposal"), to="lead", actor=admin)
+    assert still_open.value.code == "deal_open"
+    won = deal_for(partner_user, stage="won")
+    with pytest.raises(DomainError) as closed_target:
+        deal_reopen(deal=won, to="lost", actor=admin)
+    assert closed_target.value.code == "invalid_stage"
+    with pytest.raises(PermissionDenied):
+        deal_reopen(deal=won, to="lead", actor=UserFactory(role=User.Role.INTERNAL_OPS))
+    assert PartnerDeal.objects.get(pk=won.pk).stage == "won"
+    assert not AuditEvent.objects.filter(event_type="deal.reopened").exists()
 
 
 def test_deal_update_changes_only_what_changed(partner_user):

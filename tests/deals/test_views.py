@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -79,13 +80,45 @@ def test_kanban_moves_with_htmx_and_shows_refusals(client, partner):
     assert 'class="success"' in moved.content.decode()
     assert PartnerDeal.objects.get(pk=deal.pk).stage == "qualified"
 
-    refused = client.post(url, {"stage": "won"}, HTTP_HX_REQUEST="true").content.decode()
-    assert 'class="error"' in refused and deal.title in refused
-    assert PartnerDeal.objects.get(pk=deal.pk).stage == "qualified"
-
     # Without JavaScript: a plain form post and a redirect back to the board.
     plain = client.post(url, {"stage": "proposal"})
     assert plain.status_code == 302 and plain["Location"] == f"{PORTAL}/pipeline/"
+
+    # Back a stage, then straight to won.
+    client.post(url, {"stage": "lead"}, HTTP_HX_REQUEST="true")
+    assert PartnerDeal.objects.get(pk=deal.pk).stage == "lead"
+    won = client.post(url, {"stage": "won"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'class="success"' in won and PartnerDeal.objects.get(pk=deal.pk).stage == "won"
+
+    # Won is final: moving it out is refused with a message, not a crash.
+    refused = client.post(url, {"stage": "closing"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'class="error"' in refused and deal.title in refused
+    assert PartnerDeal.objects.get(pk=deal.pk).stage == "won"
+
+
+def test_cards_offer_every_allowed_target(client, partner):
+    deal = deal_for(partner, stage="proposal")
+    board = client.get(PORTAL + "/pipeline/").content.decode()
+    card = board[board.index(f'data-deal="{deal.pk}"') :]
+    card = card[: card.index("</li>")]
+    options = re.findall(r'<option value="(\w+)"', card)
+    # Every other open stage and won; lost needs a reason (the deal page). The next stage is preselected.
+    assert options == ["lead", "qualified", "negotiation", "closing", "won"]
+    assert '<option value="negotiation" selected>' in card
+
+    won = deal_for(partner, stage="won")
+    board = client.get(PORTAL + "/pipeline/").content.decode()
+    won_card = board[board.index(f'data-deal="{won.pk}"') :]
+    assert "<select" not in won_card[: won_card.index("</li>")]
+
+    page = client.get(f"{PORTAL}/pipeline/{deal.pk}/").content.decode()
+    assert re.findall(r'<option value="(\w+)"', page[page.index('id="id_move_stage"') :][:2000]) == [
+        "lead",
+        "qualified",
+        "negotiation",
+        "closing",
+    ]
+    assert "gewonnen/" in page  # win from any open stage
 
 
 def test_deal_page_wins_and_loses(client, partner):

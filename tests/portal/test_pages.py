@@ -149,7 +149,7 @@ def test_notifications_mark_read(client, partner):
 
 def test_the_portal_speaks_german_by_default_and_english_on_request(client, partner):
     # given: a browser that asks for nothing in particular, and a deal to move
-    deal = deal_for(partner, stage="lead")
+    deal = deal_for(partner, stage="won")
 
     # when / then: the navigation is German, with the labels of the issue
     page = client.get(PORTAL + "/").content.decode()
@@ -157,11 +157,13 @@ def test_the_portal_speaks_german_by_default_and_english_on_request(client, part
         assert label in page, label
     assert "My leads" not in page
 
-    # a refusal on the board is German, stage names included
+    # a refusal on the board (won is final) names the stages in German
     refused = client.post(
-        f"{PORTAL}/pipeline/{deal.pk}/stage/", {"stage": "won"}, HTTP_HX_REQUEST="true"
+        f"{PORTAL}/pipeline/{deal.pk}/stage/", {"stage": "closing"}, HTTP_HX_REQUEST="true"
     ).content.decode()
-    assert "Nicht möglich" in refused and "Gewonnen" in refused
+    error = refused[refused.index('class="error"') :]
+    error = error[: error.index("</li>")]
+    assert "Gewonnen → Abschluss" in error
 
     # English only on request
     english = client.get(PORTAL + "/", HTTP_ACCEPT_LANGUAGE="en").content.decode()

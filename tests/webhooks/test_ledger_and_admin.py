@@ -20,7 +20,7 @@ from webhooks.services import (
     webhook_events_sweep,
     webhook_payloads_purge,
 )
-from webhooks.services.ledger import STUCK_AFTER, webhook_event_claim
+from webhooks.services.ledger import webhook_event_claim
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,9 @@ def test_an_event_is_claimed_once():
 def test_sweeper_resets_events_stuck_in_processing_and_enqueues_due_ones():
     stuck, due, fresh = store(3)
     now = timezone.now()
-    WebhookEvent.objects.filter(pk=stuck).update(status=Status.PROCESSING, claimed_at=now - STUCK_AFTER - timedelta(1))
+    WebhookEvent.objects.filter(pk=stuck).update(
+        status=Status.PROCESSING, claimed_by="dead", lease_expires_at=now - timedelta(seconds=1)
+    )
     WebhookEvent.objects.filter(pk=due).update(next_attempt_at=now - timedelta(seconds=1))
     with mock.patch("webhooks.services.ledger.enqueue_events", return_value=2) as enqueue:
         result = webhook_events_sweep(now=now)

@@ -26,10 +26,12 @@ from compliance.services.retention import retention_batch_size, retention_cutoff
 from core.celery import publish_lean
 from core.db import bound_cursor
 from core.exceptions import DomainError, TransientError
+from core.leases import current_task_id, lease_claim, lease_finish, lease_owner, lease_release, task_lease_duration
 from core.ratelimit import RateLimitHit
 from core.transactions import on_commit
-from webhooks.models import WebhookDelivery, WebhookEvent
+from webhooks.models import EVENT_LEASE, WebhookDelivery, WebhookEvent
 from webhooks.registry import EventItem, HandlerResult, PermanentEventError, get_provider
+from webhooks.selectors import webhook_events_lease_expired
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +39,6 @@ Status = WebhookEvent.Status
 
 #: A received event nobody picked up within this time is enqueued again by the sweeper.
 PICKUP_GRACE = timedelta(minutes=2)
-#: A processing event claimed longer ago than this is considered lost (worker died) and reset.
-STUCK_AFTER = timedelta(minutes=15)
 #: After the sweeper enqueues an event it waits this long before enqueueing it again.
 REENQUEUE_AFTER = timedelta(minutes=5)
 RETRY_BASE = timedelta(minutes=1)
@@ -265,10 +265,38 @@ def webhook_event_record(*, provider: str, item: EventItem) -> tuple[WebhookEven
     return event, True
 
 
-def webhook_event_claim(*, event_id: int) -> WebhookEvent | None:
-    """Move a received event to processing; ``None`` when another worker has it or it is done."""
-    claimed = WebhookEvent.objects.filter(pk=event_id, status=Status.RECEIVED).update(
-        status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=timezone.now()
+def event_lease_duration() -> timedelta:
+    """How long a processing claim lasts: the processing task's hard time limit plus a margin.
+
+    Past it Celery has killed the task, so a redelivered task or the sweeper may take the event over.
+    """
+    from webhooks.tasks import webhook_event_process_task
+
+    return task_lease_duration(webhook_event_process_task)
+
+
+def webhook_event_claim(
+    *, event_id: int, owner: str | None = None, task_id: str | None = None, now: datetime | None = None
+) -> WebhookEvent | None:
+    """Lease an event for processing; ``None`` when someone else holds an unexpired lease or it is done.
+
+    A received event is taken, and so is one whose lease expired (its claimant died or hangs) or one
+    held by an earlier run of this very task (the message Celery redelivers after a worker kill, or
+    a task retried after a database error: that run has ended). Each claim counts an attempt; an
+    event that used its last attempt is left to the sweeper, which fails it.
+    """
+    now = now or timezone.now()
+    task_id = current_task_id() if task_id is None else task_id
+    claimed = lease_claim(
+        EVENT_LEASE,
+        pk=event_id,
+        owner=owner or lease_owner(task_id),
+        duration=event_lease_duration(),
+        now=now,
+        where=Q(attempts__lt=MAX_ATTEMPTS),
+        task_id=task_id,
+        attempts=F("attempts") + 1,
+        claimed_at=now,
     )
     if not claimed:
         return None
@@ -276,16 +304,21 @@ def webhook_event_claim(*, event_id: int) -> WebhookEvent | None:
 
 
 def webhook_event_finish(*, event: WebhookEvent, status: str, lead=None, error_code: str = "", error: str = "") -> bool:
-    """Record the outcome of a claimed event (only while it is still ours: status processing)."""
-    return bool(
-        WebhookEvent.objects.filter(pk=event.pk, status=Status.PROCESSING).update(
-            status=status,
-            lead=lead,
-            error_code=error_code[:40],
-            last_error=error[:2000],
-            processed_at=timezone.now(),
-            next_attempt_at=None,
-        )
+    """Record the outcome of a claimed event, only while this claim still holds its lease.
+
+    A late finisher whose expired lease was taken over (or reset by the sweeper) changes nothing, so
+    it cannot overwrite the new claimant's outcome.
+    """
+    return lease_finish(
+        EVENT_LEASE,
+        pk=event.pk,
+        owner=event.claimed_by,
+        status=status,
+        lead=lead,
+        error_code=error_code[:40],
+        last_error=error[:2000],
+        processed_at=timezone.now(),
+        next_attempt_at=None,
     )
 
 
@@ -305,8 +338,10 @@ def webhook_event_defer(*, event: WebhookEvent, error: str, retry_after: float |
             event=event, status=Status.FAILED, error_code="gave_up", error=f"{MAX_ATTEMPTS} attempts: {error}"
         )
         return Status.FAILED
-    WebhookEvent.objects.filter(pk=event.pk, status=Status.PROCESSING).update(
-        status=Status.RECEIVED,
+    lease_release(
+        EVENT_LEASE,
+        pk=event.pk,
+        owner=event.claimed_by,
         error_code="retrying",
         last_error=error[:2000],
         next_attempt_at=timezone.now() + retry_delay(event.attempts, retry_after),
@@ -318,8 +353,8 @@ def webhook_event_process(*, event_id: int) -> str | None:
     """Claim an event and run its provider's handler for its type; returns the resulting status.
 
     Domain errors (no identity, no connection, a permanent Graph error) fail the event with their
-    reason; transient ones defer it. Database errors propagate: the task retries, and an event left
-    in ``processing`` is reset by the sweeper.
+    reason; transient ones defer it. Database errors propagate: the task retries and takes the event
+    over once its lease has expired (or the sweeper re-queues it then).
     """
     event = webhook_event_claim(event_id=event_id)
     if event is None:
@@ -442,16 +477,22 @@ def _blank_in_batches(queryset: models.QuerySet, field_name: str) -> int:
 
 
 def webhook_events_sweep(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> dict[str, int]:
-    """Re-enqueue received events that are due and reset events stuck in processing (beat, every minute)."""
+    """Re-enqueue received events that are due and events whose lease expired (beat, every minute).
+
+    An expired lease means its claimant died (or hangs past the task's hard time limit): the event
+    goes back to received and is queued on this tick, or fails once it has used its last attempt.
+    Both updates repeat the expiry condition, so a claim that takes the event over meanwhile wins.
+    """
     now = now or timezone.now()
-    stuck = WebhookEvent.objects.filter(status=Status.PROCESSING, claimed_at__lt=now - STUCK_AFTER)
+    stuck = webhook_events_lease_expired(now=now)
     gave_up = stuck.filter(attempts__gte=MAX_ATTEMPTS).update(
         status=Status.FAILED,
         error_code="gave_up",
         last_error=f"Still processing after {MAX_ATTEMPTS} attempts.",
         processed_at=now,
+        lease_expires_at=None,
     )
-    reset = stuck.update(status=Status.RECEIVED, next_attempt_at=now)
+    reset = stuck.update(status=Status.RECEIVED, next_attempt_at=now, lease_expires_at=None)
     due = list(
         WebhookEvent.objects.filter(status=Status.RECEIVED)
         .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
