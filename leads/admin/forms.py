@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from core.portal import DATE_WIDGET
 from leads.models import Lead
 from leads.selectors.pool import partner_choices, stats_range
 from leads.services.ingest import UPDATABLE_FIELDS, lead_identity_conflicts
@@ -65,8 +66,9 @@ class ErasureForm(forms.Form):
 
 
 class StatsRangeForm(forms.Form):
-    date_from = forms.DateField(label=_("from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # ``<input type="date">`` only shows an ISO value (yyyy-mm-dd), whatever the active locale formats.
+    date_from = forms.DateField(label=_("from"), required=False, widget=DATE_WIDGET)
+    date_to = forms.DateField(label=_("to"), required=False, widget=DATE_WIDGET)
 
     def range(self) -> tuple[date, date]:
         data = self.cleaned_data if self.is_valid() else {}

@@ -427,10 +427,17 @@ def test_statistics_page_renders_svg_charts_with_a_date_range(staff_client, admi
     assert 'name="date_from"' in page and 'type="date"' in page
     today = timezone.localdate()
     response = staff_client.get(
-        "/admin/leads/lead/statistics/", {"date_from": (today - timedelta(days=2)).isoformat(), "date_to": today}
+        "/admin/leads/lead/statistics/",
+        {"date_from": (today - timedelta(days=2)).isoformat(), "date_to": today},
+        HTTP_ACCEPT_LANGUAGE="de",
     )
     assert response.context["stats"]["range"]["from"] == (today - timedelta(days=2)).isoformat()
     assert len(response.context["stats"]["volume"]["days"]) == 3
+    # The server fills the range in; a browser's date input shows only ISO values, never "04.11.2026".
+    german = staff_client.get("/admin/leads/lead/statistics/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    values = re.findall(r'type="date"[^>]*value="([^"]*)"|value="([^"]*)"[^>]*type="date"', german)
+    filled = [a or b for a, b in values]
+    assert len(filled) == 2 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) for value in filled), filled
     assert "<script" not in page.split("<svg", 1)[1]  # server-rendered, no chart JavaScript
 
 
