@@ -49,6 +49,8 @@ QUERY_KINDS = tuple(SubjectErasure.QueryKind.values)
 DEFAULT_EXPORT_REASON = "Auskunftsersuchen (Art. 15 DSGVO)"
 MAX_EMAIL_LENGTH = 254
 MAX_REASON_IN_AUDIT = 255
+#: Consent evidence that is no personal data and survives an erasure: a split agreement's terms.
+KEPT_EVIDENCE = frozenset({"split"})
 
 
 class InvalidSubjectQuery(DomainError):
@@ -225,10 +227,6 @@ def _nobody_to_erase(query: SubjectQuery, query_hash: str, *, actor: Any | None,
     return ErasureOutcome(erasure=None, already_erased=False, lead_count=0)
 
 
-class _DryRun(Exception):
-    """Rolls back the probe of ``_erased_before``."""
-
-
 def _erased_before(subject: Subject) -> SubjectErasure | None:
     """The completed erasure that already holds every lead of the person, if re-running the erasers changes nothing.
 
@@ -242,14 +240,11 @@ def _erased_before(subject: Subject) -> SubjectErasure | None:
     previous = covering[0]
     context = ErasureContext(erasure_id=str(previous.pk), reason_code="probe", actor=None, at=timezone.now())
     changed = 0
-    try:
-        with transaction.atomic():
-            for entry in registry.subject_data():
-                if entry.eraser is not None:
-                    changed += sum(_clean_counts(entry.eraser(subject, context)).values())
-            raise _DryRun
-    except _DryRun:
-        pass
+    with transaction.atomic():
+        for entry in registry.subject_data():
+            if entry.eraser is not None:
+                changed += sum(_clean_counts(entry.eraser(subject, context)).values())
+        transaction.set_rollback(True)
     return previous if changed == 0 else None
 
 
@@ -363,7 +358,8 @@ def subject_consents_erase(subject: Subject, context: ErasureContext) -> dict[st
     """Wipe the consent evidence (IP, user agent, form URL, double-opt-in token) of the person's leads.
 
     Purpose, action, lawful basis, wording version and dates stay as proof that consent was given and
-    withdrawn, without PII; a pending double-opt-in link stops working.
+    withdrawn, without PII, and so do a split agreement's commission terms (business terms, not
+    personal data: a later conversion still uses them); a pending double-opt-in link stops working.
     """
     if not subject.lead_ids:
         return {"consent_evidence": 0}
@@ -371,7 +367,10 @@ def subject_consents_erase(subject: Subject, context: ErasureContext) -> dict[st
         "pk", "evidence", "doi_token_hash"
     )
     # The evidence is encrypted (not filterable in SQL): the person's few records are checked here.
-    holding = [record.pk for record in records if record.evidence or record.doi_token_hash]
-    if holding:
-        ConsentRecord.objects.filter(pk__in=holding).update(evidence={}, doi_token_hash="")
-    return {"consent_evidence": len(holding)}
+    changed = 0
+    for record in records:
+        kept = {key: value for key, value in (record.evidence or {}).items() if key in KEPT_EVIDENCE}
+        if kept != (record.evidence or {}) or record.doi_token_hash:
+            ConsentRecord.objects.filter(pk=record.pk).update(evidence=kept, doi_token_hash="")
+            changed += 1
+    return {"consent_evidence": changed}

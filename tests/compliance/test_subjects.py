@@ -309,6 +309,27 @@ def test_a_lead_with_new_personal_data_since_its_erasure_is_erased_again(world, 
     assert ConsentRecord.objects.get().evidence == {}
 
 
+def test_a_split_agreements_terms_survive_the_erasure_of_its_evidence(world, person, admin):
+    """Commission terms are business terms, not personal data: a later conversion still finds them."""
+    _people, leads = person
+    world.register("leads", section="leads", order=10, forgets_identities=True)
+    register_compliance()
+    split = {"platform": "0.3333", "partner": "0.6667"}
+    ConsentRecord.objects.create(
+        code="LEAD_SPLIT_AGREEMENT",
+        version="2026-01",
+        subject_lead=leads[0],
+        evidence={"ip": "1.2.3.4", "split": split},
+    )
+
+    outcome = subject_erase(SubjectQuery("lead", str(leads[0].pk)), actor=admin, reason="Art. 17")
+
+    assert outcome.counts["compliance"] == {"consent_evidence": 1}
+    assert ConsentRecord.objects.get().evidence == {"split": split}
+    again = subject_erase(SubjectQuery("lead", str(leads[0].pk)), actor=admin, reason="Art. 17")
+    assert again.already_erased
+
+
 def test_erasing_an_email_that_matches_nobody_writes_nothing_but_the_audit_event(world, person, admin):
     world.register("leads", section="leads", order=10)
     outcome = subject_erase(SubjectQuery("email", "niemand@beispiel.de"), actor=admin, reason="Art. 17")
