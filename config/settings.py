@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
     "compliance.apps.ComplianceConfig",
     "leads.apps.LeadsConfig",
     "deals.apps.DealsConfig",
+    "anymail",
     "campaigns.apps.CampaignsConfig",
     "webhooks.apps.WebhooksConfig",
     "followups.apps.FollowupsConfig",
@@ -225,6 +227,23 @@ CELERY_BEAT_SCHEDULE["leads-score-pending"] = {
 }
 # Pool statistics: keep the default 30-day figures warm, so the page and API-553 never count cold.
 CELERY_BEAT_SCHEDULE["leads-pool-stats"] = {"task": "leads.pool_stats_warm_task", "schedule": timedelta(minutes=1)}
+# Sequences: claim the due steps (emails, partner tasks) in bounded batches; re-queue expired leases.
+CELERY_BEAT_SCHEDULE["followups-due-steps"] = {"task": "followups.run_due_steps_task", "schedule": timedelta(minutes=1)}
+# Campaigns: Meta's review state and the pause/resume/complete calls that still wait for Meta.
+CELERY_BEAT_SCHEDULE["campaigns-meta-status"] = {
+    "task": "campaigns.campaign_status_sync_task",
+    "schedule": timedelta(minutes=15),
+}
+# Campaigns: daily insights (spend, impressions, clicks, leads), the last 3 days restated each night.
+CELERY_BEAT_SCHEDULE["campaigns-insights"] = {
+    "task": "campaigns.campaign_insights_sync_task",
+    "schedule": crontab(hour=4, minute=30),
+}
+# Campaigns: the Conversions API outbox (lead status and deal stage changes of campaign leads).
+CELERY_BEAT_SCHEDULE["campaigns-conversions"] = {
+    "task": "campaigns.conversion_events_send_task",
+    "schedule": timedelta(minutes=5),
+}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -287,6 +306,23 @@ globals().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Lead-Plattform <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# An ESP through django-anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend plus its ANYMAIL_*
+# settings (e.g. ANYMAIL_POSTMARK_SERVER_TOKEN); tracking webhooks under /anymail/<esp>/tracking/,
+# protected by basic auth with ESP_WEBHOOK_SECRET ("user:password") and the ESP's own signature.
+if env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND")
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_") and key != "ANYMAIL_WEBHOOK_SECRET"
+}
+ANYMAIL["WEBHOOK_SECRET"] = env_secret("ESP_WEBHOOK_SECRET", "") or env_secret("ANYMAIL_WEBHOOK_SECRET", "") or None
+# Marketing emails leave only in this window of the recipient's local time; "Mon-Sun 00:00-24:00" = any time.
+EMAIL_SEND_WINDOW = env.str("EMAIL_SEND_WINDOW", default="Mon-Fri 08:00-18:00")
+# At most N marketing emails per recipient in D days, across all sequences ("2/7d").
+EMAIL_FREQUENCY_CAP = env.str("EMAIL_FREQUENCY_CAP", default="2/7d")
+# Due steps one tick claims at most (then it queues another tick).
+FOLLOWUPS_TICK_BATCH = env.int("FOLLOWUPS_TICK_BATCH", default=500)
 
 # --- Security ---------------------------------------------------------------------------------
 CSRF_FAILURE_VIEW = "core.api.csrf_failure"
@@ -351,7 +387,15 @@ META_APP_SECRET = env_secret("META_APP_SECRET", "") or ""
 META_VERIFY_TOKEN = env_secret("META_VERIFY_TOKEN", "") or ""
 # Instagram-Login webhooks are signed with the Instagram app secret (optional; else META_APP_SECRET).
 META_INSTAGRAM_APP_SECRET = env_secret("META_INSTAGRAM_APP_SECRET", "") or ""
-META_GRAPH_API_URL = env.str("META_GRAPH_API_URL", default="https://graph.facebook.com/v21.0").rstrip("/")
+# The one place the Graph API version lives: Meta retires a version about two years after release (error 2635).
+META_GRAPH_API_URL = env.str("META_GRAPH_API_URL", default="https://graph.facebook.com/v25.0").rstrip("/")
+# Managed ads (SPEC §10): the platform's ad account (digits; the product adds "act_"), its system-user
+# token and the page the ads run on; without them an admin attaches ids booked by hand.
+META_AD_ACCOUNT_ID = env.str("META_AD_ACCOUNT_ID", default="").removeprefix("act_")
+META_ADS_ACCESS_TOKEN = env_secret("META_ADS_ACCESS_TOKEN", "") or ""
+META_ADS_PAGE_ID = env.str("META_ADS_PAGE_ID", default="")
+# Conversions API (CRM integration): lead and deal changes of campaign leads go back to Meta when set.
+META_DATASET_ID = env.str("META_DATASET_ID", default="")
 LINKEDIN_CLIENT_ID = env.str("LINKEDIN_CLIENT_ID", default="")
 LINKEDIN_CLIENT_SECRET = env_secret("LINKEDIN_CLIENT_SECRET", "") or ""
 LINKEDIN_API_URL = env.str("LINKEDIN_API_URL", default="https://api.linkedin.com").rstrip("/")

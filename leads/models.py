@@ -857,3 +857,32 @@ class LeadAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} @ {self.score}"
+
+
+class LeadFormRoute(models.Model):
+    """Where the leads of one lead form go: a booked campaign's form routes to the booking partner.
+
+    Campaigns (a higher floor) write the route when they book a form; ingest (this floor) reads it,
+    so a webhook never needs to know about campaigns. ``ref`` names what registered the route
+    ("campaign:<id>"), and ``lead_routed`` tells that owner about each lead it routed.
+    """
+
+    form_id = models.CharField(_("lead form id"), max_length=64, unique=True)
+    page_id = models.CharField(_("page id"), max_length=64, blank=True)
+    partner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("partner"), on_delete=models.CASCADE, related_name="form_routes"
+    )
+    tenant = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="form_routes"
+    )
+    source = models.CharField(_("source"), max_length=20, choices=Lead.Source.choices, default=Lead.Source.META_SELF)
+    ref = models.CharField(_("registered by"), max_length=80)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("lead form route")
+        verbose_name_plural = _("lead form routes")
+
+    def __str__(self) -> str:
+        return f"{self.form_id} → {self.partner_id}"

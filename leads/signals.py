@@ -21,6 +21,19 @@ with these keyword arguments:
     ``offer``: the accepted pool offer; ``lead``: its lead, now owned by the partner's organization;
     ``partner``: the partner who accepted; ``actor``: who accepted it (the partner).
 
+``activity_recorded`` (sender ``LeadActivity``)
+    ``activity``: the new activity; ``lead``: its lead; ``activity_type``: its type (for example
+    ``lead_magnet_downloaded``, ``calculator_used``, ``meeting_booked``, ``email_replied``,
+    ``message_received``); ``actor``: who recorded it, or None.
+
+``lead_partner_changed`` (sender ``Lead``)
+    ``lead``: the lead after the move; ``from_partner_id``, ``to_partner_id``: the assigned partner
+    before and after (either may be None); ``actor``: who moved it, or None.
+
+``lead_routed`` (sender ``LeadFormRoute``)
+    ``route``: the form route that sent a new lead to its partner; ``lead``: that lead. Sent after
+    ``lead_created``; the owner of the route (``route.ref``) links the lead to what it booked.
+
 Receivers run in the process that made the change, after its commit: a receiver that fails is
 logged and undoes nothing, so work that must not get lost belongs in a task the receiver queues.
 """
@@ -33,3 +46,6 @@ lead_created = Signal()
 leads_imported = Signal()
 lead_status_changed = Signal()
 offer_accepted = Signal()
+activity_recorded = Signal()
+lead_partner_changed = Signal()
+lead_routed = Signal()
