@@ -1,3 +1,3 @@
-"""URL routes of the campaigns app."""
+"""URL routes of the campaigns app (mounted by config.urls under /api/)."""
 
 urlpatterns: list = []

@@ -21,11 +21,14 @@ urlpatterns = [
     api_path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("accounts.urls")),
     path("api/", include("deals.urls")),
+    path("api/", include("campaigns.urls")),
+    path("", include("followups.urls")),
     path("api/", include("portal.api")),
     path("api/", include("leads.urls")),
     path("", include("compliance.urls")),
     path("portal/leads/", include("portal.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("anymail/", include("anymail.urls")),
     path("integrations/", include("webhooks.linkedin_oauth")),
 ]
 

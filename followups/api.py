@@ -1,1 +1,3 @@
-"""Api of the followups app (SPEC §2 module shape); filled by the followups feature issue."""
+"""DRF API of the followups app."""
+
+urlpatterns: list = []

@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class FollowupsConfig(AppConfig):
     name = "followups"
     verbose_name = _("Follow-ups")
+
+    def ready(self) -> None:
+        # Domain events of the lower floors (enrolment triggers, exits) and the ESPs' tracking signal.
+        from followups import esp, receivers, subject_data  # noqa: F401

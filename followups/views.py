@@ -1,1 +1,3 @@
-"""Views of the followups app (SPEC §2 module shape); filled by the followups feature issue."""
+"""Pages of the followups app without login: unsubscribe (API-592)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Filled by the feature work in progress."""

@@ -1,0 +1,1 @@
+"""Reads of managed campaigns; import from the topic modules (``campaigns.selectors.stats`` …)."""

@@ -1,1 +1,0 @@
-"""Services of the campaigns app (SPEC §2 module shape); filled by the campaigns feature issue."""

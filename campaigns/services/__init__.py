@@ -1,0 +1,1 @@
+"""Writes of managed campaigns; import from the topic modules (``campaigns.services.core`` …)."""

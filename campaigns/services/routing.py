@@ -1,0 +1,48 @@
+"""Routing a booked form's leads to the booking partner through ``leads.LeadFormRoute`` (a lower floor).
+
+Ingest reads the route by form id; it never imports campaigns. ``lead_routed`` (leads.signals) tells
+us about each routed lead, and we link it to the campaign (``AdCampaignLead``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from campaigns.models import AdCampaign
+from leads.models import Lead, LeadFormRoute
+
+ROUTE_PREFIX = "campaign:"
+
+
+def campaign_route_ref(campaign: AdCampaign) -> str:
+    return f"{ROUTE_PREFIX}{campaign.pk}"
+
+
+def campaign_id_of_route(ref: str) -> int | None:
+    """The campaign id a route was registered for, or None for another owner's route."""
+    if not ref.startswith(ROUTE_PREFIX):
+        return None
+    try:
+        return int(ref.removeprefix(ROUTE_PREFIX))
+    except ValueError:
+        return None
+
+
+@transaction.atomic
+def campaign_route_register(*, campaign: AdCampaign) -> LeadFormRoute | None:
+    """Route the campaign's lead form to its partner (idempotent; a no-op without a form id)."""
+    if not campaign.meta_form_id:
+        return None
+    route, _created = LeadFormRoute.objects.update_or_create(
+        form_id=campaign.meta_form_id,
+        defaults={
+            "page_id": settings.META_ADS_PAGE_ID,
+            "partner_id": campaign.partner_id,
+            "tenant_id": campaign.tenant_id,
+            "source": Lead.Source.META_SELF,
+            "ref": campaign_route_ref(campaign),
+            "is_active": True,
+        },
+    )
+    return route

@@ -1,0 +1,3 @@
+"""Open pixel and click redirect of our emails."""
+
+urlpatterns: list = []
