@@ -19,6 +19,12 @@ peak memory (parent and the largest worker process; target for 1,000,000 rows: <
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this directory comes first on sys.path and benchmarks/email.py would shadow the stdlib's email.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import csv
 import logging
@@ -26,10 +32,8 @@ import os
 import random
 import resource
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -13,6 +13,12 @@ number of live leads. Target: ≥ 300 leads/s end-to-end on 2 cores.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this directory comes first on sys.path and benchmarks/email.py would shadow the stdlib's email.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import logging
 import multiprocessing
@@ -20,9 +26,7 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

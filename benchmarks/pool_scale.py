@@ -15,6 +15,12 @@ Targets: admin changelist < 300 ms, API < 100 ms at any depth.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this directory comes first on sys.path and benchmarks/email.py would shadow the stdlib's email.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import base64
 import hashlib
@@ -25,11 +31,9 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -20,6 +20,12 @@ every delivery is stored, not answered as a duplicate. Prints req/s, p50/p99 and
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this directory comes first on sys.path and benchmarks/email.py would shadow the stdlib's email.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import asyncio
 import hashlib
@@ -31,11 +37,9 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SECRET = "bench_app_secret"  # noqa: S105 (throwaway, this run only)

@@ -168,6 +168,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker and cache ------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Parallel test workers (pytest-xdist: gw0, gw1 …) each take the Redis database after the configured one,
+# because tests clear the cache (FLUSHDB) between them; as PostgreSQL gives each worker its own database.
+_TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if REDIS_URL and _TEST_WORKER.startswith("gw") and _TEST_WORKER[2:].isdigit():
+    _redis_base, _slash, _redis_db = REDIS_URL.rpartition("/")
+    REDIS_URL = f"{_redis_base}/{int(_redis_db or 0) + 1 + int(_TEST_WORKER[2:])}"
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -229,6 +235,16 @@ CELERY_BEAT_SCHEDULE["leads-score-pending"] = {
 CELERY_BEAT_SCHEDULE["leads-pool-stats"] = {"task": "leads.pool_stats_warm_task", "schedule": timedelta(minutes=1)}
 # Sequences: claim the due steps (emails, partner tasks) in bounded batches; re-queue expired leases.
 CELERY_BEAT_SCHEDULE["followups-due-steps"] = {"task": "followups.run_due_steps_task", "schedule": timedelta(minutes=1)}
+# Smart reminders: notify users of reminders that came due (spread, outside quiet hours).
+CELERY_BEAT_SCHEDULE["followups-reminders"] = {
+    "task": "followups.reminders_notify_task",
+    "schedule": timedelta(minutes=5),
+}
+# Escalations: team members' leads not reached for 7 days, told to the leader once per lead and week.
+CELERY_BEAT_SCHEDULE["followups-escalations"] = {
+    "task": "followups.escalations_check_task",
+    "schedule": crontab(hour=7, minute=0),
+}
 # Campaigns: Meta's review state and the pause/resume/complete calls that still wait for Meta.
 CELERY_BEAT_SCHEDULE["campaigns-meta-status"] = {
     "task": "campaigns.campaign_status_sync_task",
@@ -465,6 +481,14 @@ SPECTACULAR_SETTINGS = {
         "DealStageEnum": "deals.models.PartnerDeal.Stage",
         "DealStartStageEnum": "deals.services.START_STAGE_CHOICES",
         "ContactChannelEnum": "leads.services.work.ContactChannel",
+        "LeadStatusEnum": "leads.models.Lead.Status",
+        "LeadSourceEnum": "leads.models.Lead.Source",
+        "CampaignStatusEnum": "campaigns.models.AdCampaign.Status",
+        "RunStatusEnum": "followups.models.SequenceRun.Status",
+        "ReminderStatusEnum": "followups.models.Reminder.Status",
+        "ReminderPriorityEnum": "followups.models.Reminder.Priority",
+        "BatchSendStatusEnum": [("sent", "sent"), ("task", "task"), ("skipped", "skipped")],
+        "MessageSourceEnum": [("template", "template"), ("llm", "llm")],
     },
 }
 

@@ -9,6 +9,7 @@ from rest_framework_simplejwt.views import TokenRefreshView
 from accounts.api import TokenObtainApi
 from config.health import healthz
 from core.api import api_path
+from followups.esp import anymail_urlpatterns
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -28,7 +29,7 @@ urlpatterns = [
     path("", include("compliance.urls")),
     path("portal/leads/", include("portal.urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include((anymail_urlpatterns(), "anymail"))),
     path("integrations/", include("webhooks.linkedin_oauth")),
 ]
 

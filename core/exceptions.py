@@ -32,8 +32,8 @@ class ConflictError(DomainError):
 class TransitionNotAllowed(ConflictError):
     code = "transition_not_allowed"
 
-    def __init__(self, current: str, target: str):
-        super().__init__(f"Transition from '{current}' to '{target}' is not allowed.")
+    def __init__(self, current: str, target: str, message: str | None = None):
+        super().__init__(message or f"Transition from '{current}' to '{target}' is not allowed.")
         self.current = current
         self.target = target
 

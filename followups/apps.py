@@ -8,4 +8,12 @@ class FollowupsConfig(AppConfig):
 
     def ready(self) -> None:
         # Domain events of the lower floors (enrolment triggers, exits) and the ESPs' tracking signal.
-        from followups import esp, receivers, subject_data  # noqa: F401
+        from followups import (  # noqa: F401
+            checks,
+            esp,
+            panels,
+            receivers,
+            receivers_email,
+            receivers_reminders,
+            subject_data,
+        )

@@ -66,6 +66,14 @@ class Sequence(models.Model):
         related_name="own_sequences",
         help_text=_("A partner's own sequence (a cloned team template); empty for platform sequences."),
     )
+    origin = models.ForeignKey(
+        "TeamTemplateClone",
+        verbose_name=_("cloned from"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sequences",
+    )
     next_sequence = models.ForeignKey(
         "self",
         verbose_name=_("next sequence"),
@@ -455,3 +463,200 @@ class EmailSuppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email_hash[:12]}… ({self.reason})"
+
+
+class MessageTemplate(models.Model):
+    """A message text with the lead's fields: a platform default (no owner) or a partner's own copy."""
+
+    code = models.SlugField(_("code"), max_length=80)
+    name = models.CharField(_("name"), max_length=200)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=SequenceStep.Channel.choices, default=SequenceStep.Channel.AUTO
+    )
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    body = models.TextField(_("text"), help_text=_("Django template; the lead's fields, e.g. {{ first_name }}."))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="message_templates",
+        help_text=_("Empty for the platform's defaults."),
+    )
+    origin = models.ForeignKey(
+        "TeamTemplateClone",
+        verbose_name=_("cloned from"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="message_templates",
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["code"], condition=Q(owner__isnull=True), name="msg_tpl_default_code"),
+            models.UniqueConstraint(fields=["owner", "code"], name="msg_tpl_owner_code"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Reminder(models.Model):
+    """A smart reminder: scheduled at the lead's best time, outside quiet hours, snoozable, escalated."""
+
+    class ActionType(models.TextChoices):
+        CALL = "call", _("Call")
+        EMAIL = "email", _("Email")
+        WHATSAPP = "whatsapp", _("WhatsApp")
+        MESSAGE = "message", _("Message")
+        MEETING = "meeting", _("Meeting")
+        TASK = "task", _("Task")
+
+    class Priority(models.TextChoices):
+        URGENT = "urgent", _("Urgent")
+        HIGH = "high", _("High")
+        NORMAL = "normal", _("Normal")
+        LOW = "low", _("Low")
+        SCHEDULED = "scheduled", _("Scheduled")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    lead = models.ForeignKey("leads.Lead", verbose_name=_("lead"), on_delete=models.CASCADE, related_name="reminders")
+    tenant = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="reminders"
+    )
+    action_type = models.CharField(_("action"), max_length=10, choices=ActionType.choices, default=ActionType.CALL)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    scheduled_for = models.DateTimeField(_("scheduled for"))
+    first_scheduled_for = models.DateTimeField(_("first scheduled for"))
+    note = EncryptedTextField(_("note"), blank=True, default="")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    snooze_count = models.PositiveSmallIntegerField(_("snoozes"), default=0)
+    # [{"at": iso, "from": iso, "to": iso, "reason": ""}]: the snooze pattern the next suggestion learns from.
+    snoozes = models.JSONField(_("snooze history"), default=list, blank=True)
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        ordering = ["scheduled_for", "id"]
+        indexes = [
+            models.Index(fields=["user", "scheduled_for"], condition=Q(status="open"), name="reminder_open_user_due"),
+            models.Index(fields=["lead", "status"], name="reminder_lead_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_type_display()} · {self.lead_id}"
+
+
+class FollowupPreference(models.Model):
+    """A user's reminder settings: quiet hours, weekends, how many reminders an hour at most."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="followup_preference"
+    )
+    quiet_start = models.TimeField(_("quiet hours from"), default="20:00")
+    quiet_end = models.TimeField(_("quiet hours until"), default="08:00")
+    quiet_weekends = models.BooleanField(_("quiet on weekends"), default=True)
+    max_per_hour = models.PositiveSmallIntegerField(_("reminders per hour at most"), default=4)
+    timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Berlin")
+
+    class Meta:
+        verbose_name = _("follow-up preference")
+        verbose_name_plural = _("follow-up preferences")
+
+    def __str__(self) -> str:
+        return str(self.user_id)
+
+
+class Escalation(models.Model):
+    """A team member has not reached a lead for 7 days: the leader is told once per lead and week."""
+
+    lead = models.ForeignKey("leads.Lead", verbose_name=_("lead"), on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.CASCADE, related_name="escalations"
+    )
+    leader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("leader"), on_delete=models.CASCADE, related_name="+"
+    )
+    team = models.ForeignKey("accounts.Team", verbose_name=_("team"), on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(_("week (Monday)"))
+    days_without_contact = models.PositiveSmallIntegerField(_("days without contact"))
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("escalation")
+        verbose_name_plural = _("escalations")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["lead", "week"], name="escalation_lead_week")]
+        indexes = [models.Index(fields=["leader", "-created_at"], name="escalation_leader_created")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} · {self.lead_id} · {self.week}"
+
+
+class TeamTemplate(models.Model):
+    """A leader's published playbook: sequences, message templates, daily flow, objection handlers."""
+
+    team = models.ForeignKey("accounts.Team", verbose_name=_("team"), on_delete=models.CASCADE, related_name="+")
+    leader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("leader"), on_delete=models.CASCADE, related_name="team_templates"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    # {"sequences": [...], "message_templates": [...], "daily_flow": {...}, "objection_handlers": [...]}
+    config = models.JSONField(_("configuration"), default=dict)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    is_published = models.BooleanField(_("published"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("team template")
+        verbose_name_plural = _("team templates")
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class TeamTemplateClone(models.Model):
+    """A member's copy of a team template; in sync while its config still equals what was cloned or pushed."""
+
+    template = models.ForeignKey(
+        TeamTemplate, verbose_name=_("template"), on_delete=models.CASCADE, related_name="clones"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("member"), on_delete=models.CASCADE, related_name="template_clones"
+    )
+    version = models.PositiveIntegerField(_("version"))
+    config = models.JSONField(_("configuration"), default=dict)
+    synced_hash = models.CharField(_("hash of the config as cloned or pushed"), max_length=64)
+    created_at = models.DateTimeField(_("cloned at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("team template clone")
+        verbose_name_plural = _("team template clones")
+        constraints = [models.UniqueConstraint(fields=["template", "user"], name="team_clone_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} → {self.user_id}"

@@ -1,4 +1,4 @@
-"""The portal's own pages (SPEC §9): sign-in, the dashboard, campaigns (placeholder), sources, reports, notices.
+"""The portal's own pages (SPEC §9): sign-in, the dashboard, sources, reports, notices.
 
 Thin: read through selectors, write through services. Every page is for sales partners only and
 tenant-scoped. The pages of leads (inbox, Meine Leads) and deals (pipeline) live in their apps;
@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
@@ -24,7 +24,8 @@ from accounts.security import totp_device, totp_enroll_confirm, totp_enroll_star
 from core.charts import PALETTE, STAGE_COLOURS, horizontal_bars, stacked_bars
 from core.portal import back, partner_required, portal_render
 from deals.models import PartnerDeal
-from deals.views import DEAL_STAGE_COLOURS
+from deals.views import DEAL_STAGE_COLOURS, lead_deal_context
+from followups.selectors.lead_panels import lead_sequence_panel
 from portal import forms
 from portal.selectors import (
     dashboard_kpis,
@@ -37,6 +38,11 @@ from portal.selectors import (
     report_sources,
 )
 from portal.services import notifications_mark_read
+
+
+def lead_detail_context(request: HttpRequest, lead) -> dict[str, Any]:
+    """The lead page's parts from the higher floors: the deal (``deals``), sequences and emails (``followups``)."""
+    return {**lead_deal_context(request, lead), "sequences": lead_sequence_panel(lead=lead)}
 
 
 def frame_context(request: HttpRequest) -> dict[str, Any]:
@@ -122,20 +128,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-# --- Campaigns (placeholder), sources, reports ------------------------------------------------
-
-
-@require_GET
-@partner_required
-def campaigns(request: HttpRequest) -> HttpResponse:
-    return portal_render(request, "portal/campaigns.html", {}, section="campaigns")
-
-
-@require_GET
-@partner_required
-def campaign_detail(request: HttpRequest, campaign_id: str) -> HttpResponse:
-    # Campaigns arrive with the campaigns feature; until then no campaign id exists.
-    raise Http404
+# --- Sources, reports (the campaign pages are in ``portal.campaign_views``) ----------------------
 
 
 def _range(request: HttpRequest):

@@ -29,7 +29,7 @@ if [ ! -f "$stamp" ]; then
 fi
 
 export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/leadplatform}
-export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/12}  # test workers use 13, 14 (config/settings.py)
 export CELERY_TASK_ALWAYS_EAGER=true
 export DJANGO_DEBUG=true
 unset DJANGO_SETTINGS_MODULE

@@ -72,8 +72,14 @@ def test_embedded_default_migrates_and_seeds_on_sqlite(tmp_path):
     for args in (["manage.py", "migrate", "-v0"], ["manage.py", "seed_demo"], ["manage.py", "check"]):
         result = run(args, env)
         assert result.returncode == 0, result.stderr
-    result = run(["manage.py", "shell", "-c", "from leads.models import Lead; print(Lead.objects.count())"], env)
-    assert result.stdout.strip().splitlines()[-1] == "48"
+    probe = (
+        "from leads.models import Lead; from campaigns.models import AdCampaign; from followups.models import "
+        "SequenceRun, Reminder; print(Lead.objects.count(), AdCampaign.objects.count(), "
+        "SequenceRun.objects.count() > 0, Reminder.objects.count() > 0)"
+    )
+    result = run(["manage.py", "shell", "-c", probe], env)
+    # 48 leads of every channel and stage plus 25 that came in through the demo campaigns' lead forms.
+    assert result.stdout.strip().splitlines()[-1] == "73 7 True True"
 
 
 def test_production_without_secrets_refuses_to_start():

@@ -46,7 +46,9 @@ def campaign_transition(
         return locked
     if to not in CAMPAIGN_TRANSITIONS[locked.status]:
         raise TransitionNotAllowed(
-            _("Not possible: %(from)s → %(to)s.") % {"from": locked.get_status_display(), "to": S(to).label}
+            locked.status,
+            to,
+            _("Not possible: %(from)s → %(to)s.") % {"from": locked.get_status_display(), "to": S(to).label},
         )
     from_status = locked.status
     locked.status = to

@@ -3,7 +3,9 @@
 Graph errors are classified once, here, into what the caller must do about them:
 token dead (190/102 → mark the connection broken, no retry), throttled (4/17/32/613/80000–80014 →
 retry later, as late as the usage headers say), temporary (timeouts, 5xx, codes 1/2 → retry),
-window closed (10 with 2018278/2534022 → do not send) and everything else (permanent).
+window closed (10 with 2018278/2534022 → do not send) and everything else (permanent), which the
+Marketing API splits further: missing permission (10, 200–299), invalid parameter (100, with Meta's
+``error_user_title``/``error_user_msg`` for the operator) and a deprecated API version (2635).
 When the usage headers come near a quota, calls pause (app-wide or for the one token) in the cache.
 """
 
@@ -32,6 +34,9 @@ TOKEN_ERROR_CODES = frozenset({102, 190})
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
 TRANSIENT_CODES = frozenset({1, 2})
 WINDOW_CLOSED_SUBCODES = frozenset({2018278, 2534022})
+PERMISSION_CODES = frozenset({10, *range(200, 300)})
+INVALID_PARAMETER_CODE = 100
+DEPRECATED_VERSION_CODE = 2635
 #: Share of a usage quota (percent) from which we stop calling Graph for a while.
 USAGE_PAUSE_THRESHOLD = 95
 USAGE_PAUSE_SECONDS = 300
@@ -44,12 +49,26 @@ APP_RATE_LIMIT_CODE = 4
 class GraphError(Exception):
     """A failed Graph call; subclasses say what to do about it."""
 
-    def __init__(self, message: str, *, status: int = 0, code: int | None = None, subcode: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        code: int | None = None,
+        subcode: int | None = None,
+        user_title: str = "",
+        user_msg: str = "",
+        fbtrace_id: str = "",
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.subcode = subcode
+        # Meta's text meant for the person who fixes the request (Marketing API validation errors).
+        self.user_title = user_title
+        self.user_msg = user_msg
+        self.fbtrace_id = fbtrace_id
 
     def summary(self) -> str:
         """Describe the error for ``last_error`` without the access token or personal data."""
@@ -69,6 +88,18 @@ class GraphPermanentError(GraphError):
 
 class GraphWindowClosedError(GraphPermanentError):
     """Send API: the 24-hour window of this conversation is closed."""
+
+
+class GraphPermissionError(GraphPermanentError):
+    """Code 10 or 200–299: the token lacks a permission or the app is not allowed (an operator fixes the setup)."""
+
+
+class GraphInvalidParameterError(GraphPermanentError):
+    """Code 100: Meta refused a parameter; ``user_title``/``user_msg`` say which and why."""
+
+
+class GraphVersionError(GraphPermanentError):
+    """Code 2635: the API version in ``META_GRAPH_API_URL`` is deprecated (a configuration error)."""
 
 
 class GraphTransientError(GraphError, TransientError):
@@ -91,20 +122,34 @@ def _highest_percent(raw: str | None) -> float:
         return 0.0
 
 
+def _ad_account_usage(raw: str | None) -> tuple[float, float | None]:
+    """``X-Ad-Account-Usage``: (``acc_id_util_pct``, ``reset_time_duration`` in seconds or None).
+
+    Only the percentage is a usage figure; ``reset_time_duration`` is a time, not a percent.
+    """
+    try:
+        values = json.loads(raw) if raw else {}
+        percent = float(values.get("acc_id_util_pct") or 0)
+        reset = float(values.get("reset_time_duration") or 0)
+    except (ValueError, AttributeError, TypeError):
+        return 0.0, None
+    return percent, (reset or None)
+
+
 def _usage_headers(response: requests.Response) -> tuple[float, float, float | None]:
     """Return (app usage %, page/account usage %, seconds until access is regained) from the usage headers.
 
     ``X-App-Usage`` is app-wide; ``X-Page-Usage``, ``X-Ad-Account-Usage`` and the Business Use Case
-    header belong to the token's page or account. ``estimated_time_to_regain_access`` is in minutes.
+    header (Meta's text also spells it ``X-Business-Use-Case``) belong to the token's page or account.
+    ``estimated_time_to_regain_access`` is in minutes, the ad account's ``reset_time_duration`` in seconds.
     """
     app = _highest_percent(response.headers.get("X-App-Usage"))
-    token = max(
-        _highest_percent(response.headers.get("X-Page-Usage")),
-        _highest_percent(response.headers.get("X-Ad-Account-Usage")),
-    )
-    regain = None
+    account, reset = _ad_account_usage(response.headers.get("X-Ad-Account-Usage"))
+    token = max(_highest_percent(response.headers.get("X-Page-Usage")), account)
+    regain = reset if account >= USAGE_PAUSE_THRESHOLD else None
+    buc = response.headers.get("X-Business-Use-Case-Usage") or response.headers.get("X-Business-Use-Case")
     try:
-        for entries in json.loads(response.headers.get("X-Business-Use-Case-Usage") or "{}").values():
+        for entries in json.loads(buc or "{}").values():
             for entry in entries:
                 token = max([token] + [float(entry.get(k) or 0) for k in ("call_count", "total_cputime", "total_time")])
                 minutes = float(entry.get("estimated_time_to_regain_access") or 0)
@@ -150,11 +195,20 @@ def classify(response: requests.Response) -> GraphError:
     code = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
     subcode = int(subcode) if isinstance(subcode, int | str) and str(subcode).isdigit() else None
     message = str(error.get("message") or response.reason or "Graph error")[:300]
-    kwargs = {"status": response.status_code, "code": code, "subcode": subcode}
+    kwargs: dict[str, Any] = {
+        "status": response.status_code,
+        "code": code,
+        "subcode": subcode,
+        "user_title": str(error.get("error_user_title") or "")[:200],
+        "user_msg": str(error.get("error_user_msg") or "")[:1000],
+        "fbtrace_id": str(error.get("fbtrace_id") or "")[:100],
+    }
     if code in TOKEN_ERROR_CODES:
         return GraphTokenError(message, **kwargs)
     if code in RATE_LIMIT_CODES or (code is not None and 80000 <= code <= 80014):
         _, _, regain = _usage_headers(response)
+        # Throttled by the ad account: its own reset time counts even below the pause threshold.
+        regain = regain or _ad_account_usage(response.headers.get("X-Ad-Account-Usage"))[1]
         return GraphRateLimitError(message, retry_after=regain, **kwargs)
     if code == 10 and subcode in WINDOW_CLOSED_SUBCODES:
         return GraphWindowClosedError(message, **kwargs)
@@ -162,6 +216,12 @@ def classify(response: requests.Response) -> GraphError:
         return GraphTransientError(message, **kwargs)
     if response.status_code == 429:
         return GraphRateLimitError(message, **kwargs)
+    if code == DEPRECATED_VERSION_CODE:
+        return GraphVersionError(message, **kwargs)
+    if code in PERMISSION_CODES:
+        return GraphPermissionError(message, **kwargs)
+    if code == INVALID_PARAMETER_CODE:
+        return GraphInvalidParameterError(message, **kwargs)
     return GraphPermanentError(message, **kwargs)
 
 

@@ -20,6 +20,7 @@ from core.exceptions import DomainError
 from leads.admin.actions import partner_rows
 from leads.admin.forms import OfferForm, RejectForm, StatsRangeForm
 from leads.models import Lead, LeadAssignment, LeadMerge
+from leads.panels import registered_lead_panels
 from leads.selectors.pool import lead_console_panels, pool_stats
 from leads.services.offers import lead_pool_reject, offer_create, offer_revoke
 
@@ -37,7 +38,7 @@ class LeadConsoleMixin:
 
     def _console_context(self, request, lead: Lead) -> dict[str, Any]:
         can_change = self.has_change_permission(request, lead)
-        panels = lead_console_panels(lead=lead)
+        panels = {**lead_console_panels(lead=lead), **registered_lead_panels(lead=lead)}  # e.g. followups' emails
         open_offer = next((o for o in panels["offers"] if o.status == LeadAssignment.Status.OFFERED), None)
         insights = [
             {

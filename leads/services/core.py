@@ -21,7 +21,7 @@ from compliance.services import audit_record
 from core.exceptions import DomainError, TransitionNotAllowed
 from core.transactions import send_after_commit
 from leads.models import Lead, LeadActivity, LeadScoreHistory
-from leads.signals import lead_status_changed
+from leads.signals import activity_recorded, lead_status_changed
 
 DEFAULT_SCORE_WEIGHTS = {"p": Decimal("0.40"), "i": Decimal("0.35"), "e": Decimal("0.25")}
 
@@ -182,4 +182,7 @@ def lead_activity_add(
     Lead.objects.filter(pk=lead.pk).filter(
         Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=occurred_at)
     ).update(last_activity_at=occurred_at, decay_level=0)
+    send_after_commit(
+        activity_recorded, sender=LeadActivity, activity=activity, lead=lead, activity_type=activity_type, actor=actor
+    )
     return activity

@@ -29,6 +29,7 @@ from leads.models import (
     Company,
     Lead,
     LeadActivity,
+    LeadFormRoute,
     LeadIdentity,
     LeadMerge,
     LeadScoreHistory,
@@ -65,7 +66,7 @@ from leads.services.scoring import (
     score_input_for,
     score_result_set,
 )
-from leads.signals import lead_created
+from leads.signals import activity_recorded, lead_created, lead_routed
 
 MAX_CLAIM_ATTEMPTS = 5
 
@@ -305,6 +306,15 @@ def _merge_into(
             row.pk = pk
             moved[row._meta.label_lower] = [pk]
         mark_saved(*new_rows)
+        if activity:  # the re-contact's activity (a DM, a form): the floors above may end or start runs
+            send_after_commit(
+                activity_recorded,
+                sender=LeadActivity,
+                activity=new_rows[-1],
+                lead=survivor,
+                activity_type=activity,
+                actor=_user(actor),
+            )
     claimed_ids = sorted(claimed.values())
     if claimed_ids:
         moved[LeadIdentity._meta.label_lower] = claimed_ids
@@ -435,6 +445,13 @@ def lead_identities_share(*, lead: Lead, tenant_id: Any) -> int:
         return cursor.rowcount
 
 
+def form_route_for(form_id: str) -> LeadFormRoute | None:
+    """The active route of a lead form (a booked campaign's form → its partner), or None."""
+    if not form_id:
+        return None
+    return LeadFormRoute.objects.select_related("partner", "tenant").filter(form_id=form_id, is_active=True).first()
+
+
 def lead_ingest(
     *,
     payload: dict[str, Any],
@@ -446,6 +463,7 @@ def lead_ingest(
     actor: User | None = None,
     activity: str | None = "form_submitted",
     consent: ConsentContext | None = None,
+    route: LeadFormRoute | None = None,
 ) -> IngestResult:
     """Capture one lead from any channel: create it, or merge it into the person it already is.
 
@@ -453,6 +471,7 @@ def lead_ingest(
     channel records that failure with its reason, nothing is dropped silently. The payload's
     ``consent_marketing``/``opted_out`` become consent-ledger records; ``consent`` says how (the
     form's wording and version, source and evidence such as IP and user agent; default: by channel).
+    A form ``route`` decides partner, tenant and source, and ``lead_routed`` tells its owner after commit.
     """
     if channel not in Lead.Channel.values:
         raise DomainError(_("Unknown channel '%(value)s'.") % {"value": channel}, code="invalid_channel")
@@ -460,6 +479,8 @@ def lead_ingest(
         raise DomainError(_("Unknown source '%(value)s'.") % {"value": source}, code="invalid_source")
     if not isinstance(payload, dict):
         raise DomainError(_("The lead data must be an object."), code="invalid_payload")
+    if route is not None:
+        tenant, partner, source = route.tenant, route.partner, route.source
     tenant, source, partner = _route(tenant=tenant, partner=partner, source=source)
     norm = normalize_payload(payload, channel=channel, idempotency_key=idempotency_key)
     if not norm.identities:
@@ -488,6 +509,8 @@ def lead_ingest(
             continue
         if not result.duplicate:
             _after_commit(result)
+            if route is not None:
+                send_after_commit(lead_routed, sender=LeadFormRoute, route=route, lead=result.lead)
         return result
     raise TransientError("identity claims kept conflicting; retry the delivery")
 

@@ -25,7 +25,7 @@ from accounts.models import User
 from compliance.models import ConsentRecord
 from compliance.services import audit_record
 from core.exceptions import ConflictError, DomainError, NotFoundError
-from core.transactions import on_commit
+from core.transactions import on_commit, send_after_commit
 from leads.models import (
     ATTRIBUTION_FIELDS,
     PERSON_FIELDS,
@@ -41,6 +41,7 @@ from leads.models import (
     LeadVerification,
 )
 from leads.services.consent import lead_consent_cache, lead_consent_cache_refresh
+from leads.signals import lead_partner_changed
 
 #: Lead fields the survivorship rules look at (status, score and ownership are not data).
 SURVIVOR_FIELDS = (
@@ -190,6 +191,16 @@ class Survivorship:
         if self.fields:
             names = {Lead._meta.get_field(n).name for n in self.fields}
             self.lead.save(update_fields=[*names, "updated_at"])
+            if "assigned_partner" in self.fields:  # the survivor took the other lead's partner
+                before, after = self.fields["assigned_partner"]
+                send_after_commit(
+                    lead_partner_changed,
+                    sender=Lead,
+                    lead=self.lead,
+                    from_partner_id=before,
+                    to_partner_id=after,
+                    actor=None,
+                )
 
     def journal(self, **extra: Any) -> str:
         return json.dumps({"fields": self.fields, "alternatives": self.alternatives, **extra}, default=str)

@@ -26,7 +26,7 @@ from core.transactions import on_commit, send_after_commit
 from leads.models import AssignmentDecision, Lead, LeadAssignment
 from leads.selectors.capacity import partner_capacities
 from leads.services.ingest import lead_identities_share
-from leads.signals import offer_accepted
+from leads.signals import lead_partner_changed, offer_accepted
 
 #: The frozen pool split (SPEC §3/§4.7): 1/3 platform, 2/3 partner, four decimal places.
 POOL_SPLIT: dict[str, Decimal] = {"platform": Decimal("0.3333"), "partner": Decimal("0.6667")}
@@ -221,6 +221,9 @@ def offer_accept(*, offer: LeadAssignment, actor: User) -> LeadAssignment:
         payload={"offer_id": offer.pk, "partner_id": partner.pk, "consent_id": consent.pk, "split": split},
     )
     send_after_commit(offer_accepted, sender=LeadAssignment, offer=offer, lead=lead, partner=partner, actor=actor)
+    send_after_commit(
+        lead_partner_changed, sender=Lead, lead=lead, from_partner_id=None, to_partner_id=partner.pk, actor=actor
+    )
     return offer
 
 

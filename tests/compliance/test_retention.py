@@ -384,7 +384,7 @@ def test_the_time_limit_ends_the_run_after_the_current_lead_and_keeps_what_was_d
     delivery, _ = delivery_at(NOW - timedelta(days=31))
     report = retention_run(now=NOW)
 
-    assert [(r.key, r.count) for r in report.results] == [("audit", 0), ("inactive_leads", 1)]
+    assert [(r.key, r.count) for r in report.results] == [("audit", 0), ("email_events", 0), ("inactive_leads", 1)]
     assert report.failed == ["inactive_leads"]
     assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], erased_at__isnull=False).count() == 1
     assert WebhookDelivery.objects.get(pk=delivery.pk).raw_body  # not reached: the next run does it
@@ -435,7 +435,12 @@ def test_a_dry_run_counts_but_changes_nothing(eraser_double):
 
     report = retention_run(dry_run=True, now=NOW)
 
-    assert report.dry_run and report.counts() == {"audit": 1, "inactive_leads": 1, "webhook_bodies": 2}
+    assert report.dry_run and report.counts() == {
+        "audit": 1,
+        "email_events": 0,
+        "inactive_leads": 1,
+        "webhook_bodies": 2,
+    }
     assert all(result.dry_run for result in report.results)
     assert AuditEvent.objects.filter(pk=event.pk).exists()
     assert before == (

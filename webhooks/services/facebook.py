@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -23,6 +24,7 @@ from integrations.meta.graph import (
 from leads.models import Lead
 from leads.services import lead_ingest
 from leads.services.consent import ConsentContext
+from leads.services.ingest import form_route_for
 from webhooks.mapping import checked_disclaimers, map_graph_lead
 from webhooks.models import MetaPageConnection, Provider, WebhookEvent
 from webhooks.registry import EventItem, HandlerResult, PermanentEventError
@@ -45,6 +47,9 @@ def facebook_connection_for(page_id: str) -> MetaPageConnection:
         .filter(page_id=page_id, active=True)
         .first()
     )
+    if connection is None and page_id and page_id == settings.META_ADS_PAGE_ID and settings.META_ADS_ACCESS_TOKEN:
+        # The platform's ad page (managed campaigns) is read with the system user's token (SPEC §9).
+        return MetaPageConnection(page_id=page_id, access_token=settings.META_ADS_ACCESS_TOKEN)
     if connection is None or not connection.access_token:
         raise PermanentEventError(
             _("Page %(page)s is not connected; connect it (connect_meta_page) and the lead is fetched then.")
@@ -104,6 +109,8 @@ def facebook_lead_ingest(*, connection: MetaPageConnection, lead_data: dict[str,
         activity="form_submitted",
         # A marketing checkbox mapped to ``consent_marketing`` is recorded with the form as its wording.
         consent=ConsentContext(source=ConsentRecord.Source.WEBHOOK, version=version, evidence=evidence),
+        # A booked campaign's form routes to the booking partner (``leads.LeadFormRoute``).
+        route=form_route_for(form_id),
     )
     if not result.duplicate:
         for checkbox in checked_disclaimers(lead_data):

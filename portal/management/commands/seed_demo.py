@@ -13,9 +13,12 @@ from django.utils import timezone
 
 from accounts.models import Organization, PartnerProfile, User
 from accounts.services import partner_create, team_for_leader, user_create
+from campaigns.demo import seed_campaigns_demo
 from compliance.services import consent_doi_confirm, consent_doi_request
 from deals.models import PartnerDeal
 from deals.services import deal_lose, deal_move_stage, deal_win, lead_convert
+from followups.demo import seed_followups_demo
+from followups.demo_smart import seed_smart_followups_demo
 from leads.models import IcpProfile, Lead
 from leads.services import lead_ingest, lead_status_transition, lead_track_activity
 from leads.services.consent import ConsentContext
@@ -109,6 +112,9 @@ class Command(BaseCommand):
             partners = self._partners()
             self._icp(platform)
             created = self._leads(platform, partners)
+            seed_campaigns_demo(platform=platform, partners=partners, stdout=self.stdout)
+            seed_followups_demo(platform=platform, partners=partners, stdout=self.stdout)
+            seed_smart_followups_demo(platform=platform, partners=partners, stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {created} new leads ({Lead.objects.count()} in total). "
