@@ -44,4 +44,6 @@ if [ $# -eq 0 ]; then
   echo "== lint-imports (floors)";  .venv/bin/lint-imports --no-cache
 fi
 echo "== pytest"
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist), each with its own test database and Redis database (config/settings.py);
+# TEST_WORKERS=0 runs in one process (e.g. for pdb).
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" "$@"
