@@ -98,6 +98,22 @@ def message_id_for(token: str) -> str:
     return f"<{token}@{sender_domain()}>"
 
 
+def _step_message(*, due: DueStep, run: Any, step: Any, lead: Any) -> EmailMessage:
+    """The (unsaved) record of a sequence step's email, with its Message-ID."""
+    message = EmailMessage(
+        kind=EmailMessage.Kind.MARKETING,
+        purpose=EmailMessage.Purpose.SEQUENCE,
+        lead=lead,
+        tenant_id=lead.tenant_id,
+        due_step=due,
+        run=run,
+        sequence_id=run.sequence_id,
+        step=step,
+    )
+    message.message_id = message_id_for(message.token)
+    return message
+
+
 def _recipient_hash(lead: Any) -> str:
     return getattr(lead, "email_hash", "") or email_index(lead.email)
 
@@ -259,17 +275,7 @@ def email_step_send(*, due: DueStep, owner: str, now: dt.datetime | None = None)
         return None
     partner = _partner(run, lead)
     # The common case first: no row yet. The unique due step decides between two executors.
-    message = EmailMessage(
-        kind=EmailMessage.Kind.MARKETING,
-        purpose=EmailMessage.Purpose.SEQUENCE,
-        lead=lead,
-        tenant_id=lead.tenant_id,
-        due_step=due,
-        run=run,
-        sequence_id=run.sequence_id,
-        step=step,
-    )
-    message.message_id = message_id_for(message.token)
+    message = _step_message(due=due, run=run, step=step, lead=lead)
     rendered = _prepare(message, step=step, lead=lead, partner=partner)
     if not _insert(message):
         existing = EmailMessage.objects.filter(due_step=due).first()
@@ -337,17 +343,7 @@ def email_steps_send(
             continue
         partner = _partner(run, lead)
         if message is None:
-            message = EmailMessage(
-                kind=EmailMessage.Kind.MARKETING,
-                purpose=EmailMessage.Purpose.SEQUENCE,
-                lead=lead,
-                tenant_id=lead.tenant_id,
-                due_step=due,
-                run=run,
-                sequence_id=run.sequence_id,
-                step=step,
-            )
-            message.message_id = message_id_for(message.token)
+            message = _step_message(due=due, run=run, step=step, lead=lead)
             new_rows.append(message)
         elif owner and not DueStep.objects.filter(DUE_STEP_LEASE.held_by(owner), pk=due.pk).exists():
             results[due.pk] = None  # our lease was taken over: the new holder resends it
