@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from campaigns.models import AdCampaign, AdCampaignLead, CampaignStats
 from campaigns.services import booking
 from tests.campaigns.factories import AdCampaignFactory, CampaignTemplateFactory
 from tests.leads.factories import LeadFactory
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """The assertions read the English source texts (the platform's language is German)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 

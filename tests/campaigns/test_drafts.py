@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from accounts.models import Notification
 from campaigns.models import AdCampaign, CampaignStatusChange, CampaignTemplate
@@ -23,6 +24,15 @@ from compliance.models import AuditEvent, ConsentRecord
 from core.exceptions import ConflictError
 from tests.accounts.factories import PartnerFactory, UserFactory
 from tests.campaigns.factories import AdCampaignFactory, CampaignTemplateFactory
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """The assertions read the English source texts (the platform's language is German)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 TODAY = dt.date(2026, 12, 3)

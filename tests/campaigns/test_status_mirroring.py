@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import responses
+from django.utils import translation
 
 from accounts.models import Notification
 from campaigns.models import AdCampaign, CampaignStatusChange
@@ -20,6 +21,15 @@ from campaigns.services.booking import (
 from campaigns.tasks import campaign_status_sync_task
 from core.exceptions import TransitionNotAllowed
 from tests.campaigns.factories import AdCampaignFactory
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """The assertions read the English source texts (the platform's language is German)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from compliance.blind_index import email_index
 from compliance.models import AuditEvent
@@ -13,6 +13,15 @@ from followups.models import EmailEvent, EmailMessage, EmailSuppression, Sequenc
 from followups.selectors.figures import EMPTY, sequence_figures, step_figures
 from tests.followups.factories import SequenceFactory, SequenceRunFactory, SequenceStepFactory, sequence_with_steps
 from tests.leads.factories import LeadFactory
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """The assertions read the English source texts (the platform's language is German)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from followups.models import EmailMessage
 from followups.selectors.lead_panels import lead_sequence_panel
@@ -14,6 +14,15 @@ from tests.accounts.factories import PartnerFactory
 from tests.deals.factories import own_lead
 from tests.followups.factories import SequenceRunFactory, sequence_with_steps
 from tests.leads.factories import LeadFactory
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """The assertions read the English source texts (the platform's language is German)."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 pytestmark = pytest.mark.django_db
 
