@@ -637,8 +637,12 @@ def _blocked(due: DueStep, reason: str, *, context: TickContext) -> str:
     return "skipped"
 
 
-def due_step_execute(*, due: DueStep, context: TickContext) -> str:
-    """Execute one claimed due row; returns what happened: done, skipped, waiting, cancelled or held."""
+def due_step_execute(*, due: DueStep, context: TickContext, deferred: list[DueStep] | None = None) -> str:
+    """Execute one claimed due row; returns what happened: done, skipped, waiting, cancelled or held.
+
+    With ``deferred`` an email that may go is not sent here but appended ("deferred"): the tick sends
+    its batch's emails together (``email_steps_send``) and finishes each with ``_email_outcome``.
+    """
     run, step, now = due.run, due.step, context.now
     status, paused_at, active = SequenceRun.objects.filter(pk=run.pk).values_list(
         "status", "sequence__paused_at", "sequence__is_active"
@@ -673,12 +677,25 @@ def due_step_execute(*, due: DueStep, context: TickContext) -> str:
         slot, why = guardrails.next_send_slot(lead, now=now, sent=context.sent(lead))
         if slot > now:
             return _wait(due, context=context, until=slot, note=why)
-    message = _email_send(due, context=context)
+    if deferred is not None:
+        deferred.append(due)
+        context.sent(lead).append(now)  # counted now: a second row of this lead in the batch meets the cap
+        return "deferred"
+    return _email_outcome(due, _email_send(due, context=context), context=context)
+
+
+def _email_outcome(due: DueStep, message: EmailMessage | None, *, context: TickContext, counted: bool = False) -> str:
+    """Finish an email step after its send: done, or blocked when the sender refused at the last moment."""
+    lead = due.run.lead
     if message is None:
-        reason = eligibility.email_block_reason(lead, now=now)
+        reason = eligibility.email_block_reason(lead, now=context.now)
         context.blocks[lead.pk] = reason
         return _blocked(due, reason or "refused", context=context)
-    context.sent(lead).append(now)
+    if message.status == EmailMessage.Status.FAILED:  # the server refused it: retried later, same Message-ID
+        _failed(due, RuntimeError(message.error or "the email could not be sent"), context=context)
+        return "failed"
+    if not counted:  # a deferred row was counted when it was deferred
+        context.sent(lead).append(context.now)
     _advance(due, context=context)
     return "done"
 
@@ -746,9 +763,30 @@ def run_due_steps(*, now: dt.datetime | None = None, batch: int | None = None) -
                 stack.enter_context(email_connection())
             except Exception:  # the server is down: each email fails and is retried on its own
                 logger.warning("Could not open the email connection for the tick", exc_info=True)
+        deferred: list[DueStep] = []
         for due in rows:
             try:
-                due_step_execute(due=due, context=context)
+                due_step_execute(due=due, context=context, deferred=deferred)
             except Exception as exc:  # one bad row must not stop the batch
                 _failed(due, exc, context=context)
+        _emails_send(deferred, context=context)
     return len(pks)
+
+
+def _emails_send(dues: list[DueStep], *, context: TickContext) -> None:
+    """Send the batch's emails together (a few queries for all, one connection), then finish each row."""
+    if not dues:
+        return
+    from followups.services.email import email_steps_send
+
+    try:
+        results = email_steps_send(dues=dues, owner=context.owner, now=context.now)
+    except Exception as exc:  # nothing of the batch is known to have left: each row is retried
+        for due in dues:
+            _failed(due, exc, context=context)
+        return
+    for due in dues:
+        try:
+            _email_outcome(due, results.get(due.pk), context=context, counted=True)
+        except Exception as exc:
+            _failed(due, exc, context=context)

@@ -73,6 +73,11 @@ def sent(monkeypatch):
         return message
 
     monkeypatch.setattr("followups.services.email.email_step_send", fake_send)
+    # The tick sends its batch at once (``email_steps_send``): the same stand-in per row.
+    monkeypatch.setattr(
+        "followups.services.email.email_steps_send",
+        lambda *, dues, owner, now=None: {due.pk: fake_send(due=due, owner=owner, now=now) for due in dues},
+    )
     return calls
 
 

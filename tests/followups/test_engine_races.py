@@ -61,6 +61,10 @@ def test_concurrent_enrolments_and_two_ticks_at_once_execute_each_step_exactly_o
         )
 
     monkeypatch.setattr("followups.services.email.email_step_send", counting_send)
+    monkeypatch.setattr(  # the tick sends its batch at once: the same stand-in per row
+        "followups.services.email.email_steps_send",
+        lambda *, dues, owner, now=None: {due.pk: counting_send(due=due, owner=owner, now=now) for due in dues},
+    )
     sequence = sequence_with_steps(steps=1)
     leads = [lead_with_consent() for _ in range(24)]
     now = timezone.now() + dt.timedelta(seconds=5)
@@ -88,8 +92,8 @@ def test_concurrent_enrolments_and_two_ticks_at_once_execute_each_step_exactly_o
 def test_a_dead_claimants_row_is_taken_over_after_its_lease(platform_org, monkeypatch):
     calls: list[int] = []
     monkeypatch.setattr(
-        "followups.services.email.email_step_send",
-        lambda *, due, owner, now=None: calls.append(due.pk) or EmailMessage(pk=0),
+        "followups.services.email.email_steps_send",
+        lambda *, dues, owner, now=None: {due.pk: calls.append(due.pk) or EmailMessage(pk=0) for due in dues},
     )
     now = timezone.now() + dt.timedelta(seconds=5)
     run = sequence_enrol(lead=lead_with_consent(), sequence=sequence_with_steps(steps=1), actor=None, now=now)
