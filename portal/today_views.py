@@ -36,9 +36,9 @@ from portal import views
 
 #: Urgent first, scheduled last (SPEC §11); tasks and reminders that are overdue count as urgent.
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3, "scheduled": 4}
-SUGGESTION_LIMIT = 20
+SUGGESTION_LIMIT = 10
 #: Reminders and tasks shown at most (each): a morning's work, soonest first; the rest waits for the next visit.
-ROW_LIMIT = 40
+ROW_LIMIT = 20
 #: The suggestion's channel as a logged contact's channel.
 CONTACT_CHANNELS = {
     "whatsapp": ContactChannel.WHATSAPP,
