@@ -29,8 +29,9 @@ from anymail.utils import get_anymail_setting
 from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
 from anymail.webhooks.base import AnymailBaseWebhookView
 from celery import shared_task
+from django.conf import settings
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.urls import URLPattern
 
 from followups.services.events import email_reply_receive, esp_event_receive
@@ -63,11 +64,26 @@ def esp_inbound_received(sender: Any, event: Any, esp_name: str, **kwargs: Any) 
         email_reply_receive(reply_to_ids=ids, occurred_at=sent_at if sent_at and sent_at.tzinfo else None)
 
 
+def _webhooks_verified(path: str) -> bool:
+    """anymail accepts unauthenticated webhooks (with a warning) when no secret is set: we do not, since a
+    forged bounce or unsubscribe would silence a person. Mailgun may rely on its signing key alone."""
+    config = getattr(settings, "ANYMAIL", {}) or {}
+    if config.get("WEBHOOK_SECRET"):
+        return True
+    return "/mailgun/" in path and bool(config.get("MAILGUN_WEBHOOK_SIGNING_KEY"))
+
+
 def malformed_payload_is_400(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """anymail answers a body it cannot parse with a 500 (and the ESP retries it for days): a clear 400."""
+    """An ESP webhook view that refuses to run unverified (403) and answers a body it cannot parse with a
+    clear 400 (anymail alone answers 500, and the ESP retries it for days)."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not _webhooks_verified(request.path):
+            logger.warning("ESP webhook refused: ESP_WEBHOOK_SECRET is not set", extra={"path": request.path})
+            return HttpResponseForbidden(
+                "ESP webhooks are off until ESP_WEBHOOK_SECRET is set.", content_type="text/plain"
+            )
         try:
             return view(request, *args, **kwargs)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

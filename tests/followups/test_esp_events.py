@@ -373,3 +373,10 @@ def test_a_reply_to_our_email_marks_it_once_scores_and_ends_the_runs(lead, djang
     assert email.replied_at is not None and email.replied_at.hour == 9  # 10:00 +01:00
     assert score_rows(lead, "email_replied") == 1
     assert (run.status, run.exit_reason) == ("cancelled", "replied")
+
+
+def test_without_a_webhook_secret_esp_events_are_refused(client, lead, settings):
+    settings.ANYMAIL = {}  # anymail alone would accept anyone's forged bounces (with a warning)
+    response = post(client, "postmark", fixture("postmark/bounce.json"), auth=False)
+    assert response.status_code == 403
+    assert not EmailEvent.objects.exists() and not EmailSuppression.objects.exists()
