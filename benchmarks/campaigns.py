@@ -99,7 +99,7 @@ class GraphStub(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     def log_message(self, *args) -> None:
-        pass
+        """Quiet: 500 requests a run would flood the benchmark's output."""
 
 
 def _psql(sql: str, db: str = "postgres") -> str:

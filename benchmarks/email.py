@@ -225,8 +225,9 @@ def _drain(now: dt.datetime, batch: int) -> None:
 
     try:
         with email_connection():
-            while run_due_steps(now=now, batch=batch):
-                pass
+            claimed = run_due_steps(now=now, batch=batch)
+            while claimed:
+                claimed = run_due_steps(now=now, batch=batch)
     finally:
         connections.close_all()
 

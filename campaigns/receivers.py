@@ -16,13 +16,12 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from campaigns.models import AdCampaign, AdCampaignLead
 from campaigns.services.conversions import (
     conversions_enabled,
     deal_stage_conversion_record,
     lead_status_conversion_record,
 )
-from campaigns.services.routing import campaign_id_of_route
+from campaigns.services.routing import routed_lead_link
 from core.transactions import on_commit
 from deals.models import PartnerDeal
 from deals.signals import deal_stage_changed
@@ -40,12 +39,9 @@ def _queue_send() -> None:
 
 @receiver(lead_routed, sender=LeadFormRoute, dispatch_uid="campaigns.link_routed_lead")
 def link_routed_lead(sender: Any, *, route: LeadFormRoute, lead: Lead, **kwargs: Any) -> None:
-    campaign_id = campaign_id_of_route(route.ref)
-    if campaign_id is None or not AdCampaign.objects.filter(pk=campaign_id).exists():
-        return
-    _link, created = AdCampaignLead.objects.get_or_create(lead_id=lead.pk, defaults={"campaign_id": campaign_id})
+    linked = routed_lead_link(route=route, lead=lead)
     # Meta wants every stage, the first included: the lead as it arrived.
-    if created and conversions_enabled() and lead_status_conversion_record(lead=lead, to_status=lead.status):
+    if linked is not None and conversions_enabled() and lead_status_conversion_record(lead=lead, to_status=lead.status):
         _queue_send()
 
 

@@ -13,14 +13,13 @@ import logging
 from typing import Any
 
 from django.dispatch import receiver
-from django.utils import timezone
 
 from compliance.models import ConsentRecord
 from compliance.signals import consent_recorded
 from core.transactions import on_commit
 from deals.signals import deal_stage_changed
-from followups.models import DueStep, Sequence, SequenceRun
-from followups.services.engine import OPEN, run_ids_exit, runs_exit
+from followups.models import Sequence, SequenceRun
+from followups.services.engine import OPEN, due_steps_consent_wake, runs_exit, runs_follow_partner
 from followups.tasks import sequences_trigger_enqueue
 from leads.models import Lead, LeadActivity, LeadAssignment
 from leads.signals import (
@@ -112,28 +111,13 @@ def activity_recorded_receiver(
 def lead_partner_changed_receiver(
     sender: Any, lead: Lead, to_partner_id: Any = None, actor: Any = None, **kwargs: Any
 ) -> None:
-    """Runs of another partner end; runs without a partner (a pool lead's nurture) follow the lead."""
-    runs = SequenceRun.objects.filter(lead_id=lead.pk, status__in=OPEN)
-    moved = list(runs.filter(partner__isnull=False).exclude(partner_id=to_partner_id).values_list("pk", flat=True))
-    runs.filter(partner__isnull=True).update(partner_id=to_partner_id, tenant_id=lead.tenant_id)
-    if moved:
-        run_ids_exit(run_ids=moved, reason=Exit.PARTNER_CHANGED, actor=actor)
+    runs_follow_partner(lead=lead, to_partner_id=to_partner_id, actor=actor)
 
 
 @receiver(deal_stage_changed, dispatch_uid="followups.deal_stage_changed")
 def deal_stage_changed_receiver(sender: Any, deal: Any, to_stage: str, actor: Any = None, **kwargs: Any) -> None:
     if to_stage == DEAL_LOST and getattr(deal, "lead_id", None):
         runs_exit(lead_ids=[deal.lead_id], reason=Exit.DEAL_LOST, actor=actor)
-
-
-def _consent_wake(lead_id: Any) -> None:
-    """A confirmed double opt-in: email steps waiting for it are due at once."""
-    DueStep.objects.filter(
-        run__lead_id=lead_id,
-        run__status=SequenceRun.Status.ACTIVE,
-        status=DueStep.Status.PENDING,
-        note="consent_pending",
-    ).update(due_at=timezone.now(), note="")
 
 
 def _consent_withdrawn(lead_id: Any) -> None:
@@ -146,6 +130,6 @@ def consent_recorded_receiver(sender: Any, record: ConsentRecord, **kwargs: Any)
     if record.subject_lead_id is None or record.code != MARKETING:
         return
     if record.action == ConsentRecord.Action.CONFIRMED:
-        on_commit(_consent_wake, record.subject_lead_id)
+        on_commit(due_steps_consent_wake, lead_id=record.subject_lead_id)
     elif record.action == ConsentRecord.Action.REVOKED:
         on_commit(_consent_withdrawn, record.subject_lead_id)

@@ -15,11 +15,13 @@ import logging
 from typing import Any
 
 from django.dispatch import receiver
-from django.utils import timezone
 
 from accounts.models import User
-from followups.models import Reminder
-from followups.services.reminders import reminder_plan_from_activity
+from followups.services.reminders import (
+    reminder_plan_from_activity,
+    reminders_dismiss_for_lead,
+    reminders_follow_partner,
+)
 from leads.models import Lead
 from leads.signals import activity_recorded, lead_partner_changed, lead_status_changed
 
@@ -49,18 +51,10 @@ def on_activity_planned(sender: Any, *, activity: Any, lead: Lead, actor: Any = 
 def on_partner_changed(
     sender: Any, *, lead: Lead, from_partner_id: Any = None, to_partner_id: Any = None, **kwargs: Any
 ) -> None:
-    if from_partner_id is None or from_partner_id == to_partner_id:
-        return
-    mine = Reminder.objects.filter(lead_id=lead.pk, user_id=from_partner_id, status=Reminder.Status.OPEN)
-    if to_partner_id is None:
-        mine.update(status=Reminder.Status.DISMISSED, completed_at=timezone.now())
-    else:
-        mine.update(user_id=to_partner_id, tenant_id=lead.tenant_id, notified_at=None)
+    reminders_follow_partner(lead=lead, from_partner_id=from_partner_id, to_partner_id=to_partner_id)
 
 
 @receiver(lead_status_changed, dispatch_uid="followups.reminders.lead_status_changed")
 def on_status_changed(sender: Any, *, lead: Lead, to_status: str = "", **kwargs: Any) -> None:
     if to_status == Lead.Status.LOST:
-        Reminder.objects.filter(lead_id=lead.pk, status=Reminder.Status.OPEN).update(
-            status=Reminder.Status.DISMISSED, completed_at=timezone.now()
-        )
+        reminders_dismiss_for_lead(lead=lead)

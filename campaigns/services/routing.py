@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
-from campaigns.models import AdCampaign
+from campaigns.models import AdCampaign, AdCampaignLead
 from leads.models import Lead, LeadFormRoute
 
 ROUTE_PREFIX = "campaign:"
@@ -46,3 +46,13 @@ def campaign_route_register(*, campaign: AdCampaign) -> LeadFormRoute | None:
         },
     )
     return route
+
+
+def routed_lead_link(*, route: LeadFormRoute, lead: Lead) -> AdCampaignLead | None:
+    """Link a lead that a campaign's form route delivered; None for another owner's route or a link that
+    exists already (Meta delivers webhooks more than once)."""
+    campaign_id = campaign_id_of_route(route.ref)
+    if campaign_id is None or not AdCampaign.objects.filter(pk=campaign_id).exists():
+        return None
+    link, created = AdCampaignLead.objects.get_or_create(lead_id=lead.pk, defaults={"campaign_id": campaign_id})
+    return link if created else None

@@ -306,6 +306,24 @@ def runs_exit(*, lead_ids: list[Any], reason: str, actor: Any = None, sequence: 
     return _exit_runs(ids, reason=reason, actor=actor, now=timezone.now())
 
 
+def runs_follow_partner(*, lead: Lead, to_partner_id: Any, actor: Any = None) -> int:
+    """A lead moved: runs of another partner end; runs without a partner (a pool lead's nurture) follow it."""
+    runs = SequenceRun.objects.filter(lead_id=lead.pk, status__in=OPEN)
+    moved = list(runs.filter(partner__isnull=False).exclude(partner_id=to_partner_id).values_list("pk", flat=True))
+    runs.filter(partner__isnull=True).update(partner_id=to_partner_id, tenant_id=lead.tenant_id)
+    return run_ids_exit(run_ids=moved, reason=SequenceRun.ExitReason.PARTNER_CHANGED, actor=actor) if moved else 0
+
+
+def due_steps_consent_wake(*, lead_id: Any) -> int:
+    """A confirmed double opt-in: the lead's email steps waiting for it are due at once."""
+    return DueStep.objects.filter(
+        run__lead_id=lead_id,
+        run__status=SequenceRun.Status.ACTIVE,
+        status=DueStep.Status.PENDING,
+        note="consent_pending",
+    ).update(due_at=timezone.now(), note="")
+
+
 def _require_open(run: SequenceRun) -> None:
     if run.status not in OPEN:
         raise ConflictError(

@@ -372,3 +372,20 @@ def reminders_notify_due(*, now: dt.datetime | None = None, batch: int = NOTIFY_
             )
             notified += 1
     return notified
+
+
+def reminders_follow_partner(*, lead: Any, from_partner_id: Any, to_partner_id: Any) -> int:
+    """A lead moved: the former partner's open reminders go to the new partner (dismissed without one)."""
+    if from_partner_id is None or from_partner_id == to_partner_id:
+        return 0
+    mine = Reminder.objects.filter(lead_id=lead.pk, user_id=from_partner_id, status=Reminder.Status.OPEN)
+    if to_partner_id is None:
+        return mine.update(status=Reminder.Status.DISMISSED, completed_at=timezone.now())
+    return mine.update(user_id=to_partner_id, tenant_id=lead.tenant_id, notified_at=None)
+
+
+def reminders_dismiss_for_lead(*, lead: Any) -> int:
+    """A lost lead: nothing more to remind of."""
+    return Reminder.objects.filter(lead_id=lead.pk, status=Reminder.Status.OPEN).update(
+        status=Reminder.Status.DISMISSED, completed_at=timezone.now()
+    )

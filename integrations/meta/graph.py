@@ -11,6 +11,7 @@ When the usage headers come near a quota, calls pause (app-wide or for the one t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -148,15 +149,14 @@ def _usage_headers(response: requests.Response) -> tuple[float, float, float | N
     token = max(_highest_percent(response.headers.get("X-Page-Usage")), account)
     regain = reset if account >= USAGE_PAUSE_THRESHOLD else None
     buc = response.headers.get("X-Business-Use-Case-Usage") or response.headers.get("X-Business-Use-Case")
-    try:
+    # A malformed usage header must not fail the fetch: the app-level figures above still count.
+    with contextlib.suppress(ValueError, AttributeError, TypeError):
         for entries in json.loads(buc or "{}").values():
             for entry in entries:
                 token = max([token] + [float(entry.get(k) or 0) for k in ("call_count", "total_cputime", "total_time")])
                 minutes = float(entry.get("estimated_time_to_regain_access") or 0)
                 if minutes:
                     regain = max(regain or 0.0, minutes * 60)
-    except (ValueError, AttributeError, TypeError):
-        pass  # a malformed usage header must not fail the fetch: the app-level figures above still count
     return app, token, regain
 
 

@@ -174,19 +174,10 @@ def lead_get_for_staff(*, lead_id) -> Lead:
 
 def lead_console_panels(*, lead: Lead) -> dict[str, Any]:
     """What the lead change view shows beside the form; every list is bounded, one query each."""
-    from django.apps import apps
-
     from compliance.models import ConsentRecord
     from compliance.selectors import audit_events_for
 
     intents = list(LeadIntent.objects.filter(lead=lead).order_by("-created_at", "-id")[:20])
-    emails: list[Any] | None = None
-    try:
-        email_model = apps.get_model("followups", "EmailSend")
-    except LookupError:  # the follow-up engine is not installed yet
-        email_model = None
-    if email_model is not None:
-        emails = list(email_model.objects.filter(lead=lead).order_by("-pk")[:20])
     return {
         "activities": list(lead.activities.select_related("actor").order_by("-occurred_at", "-id")[:50]),
         "score_history": list(lead.score_history.all()[:20]),
@@ -207,7 +198,6 @@ def lead_console_panels(*, lead: Lead) -> dict[str, Any]:
                 subject_lead=lead, code=ConsentRecord.Code.LEAD_SPLIT_AGREEMENT, action=ConsentRecord.Action.GRANTED
             ).order_by("-recorded_at", "-id")[:5]
         ),
-        "emails": emails,
         "audit": list(audit_events_for(lead)[:50]),
     }
 
