@@ -237,6 +237,13 @@ class Lead(models.Model):
     )
 
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    first_contacted_at = models.DateTimeField(
+        _("first contacted at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When the partner first reached out (call, message, email); the reports' funnel reads it."),
+    )
     decay_level = models.PositiveSmallIntegerField(
         _("inactivity decay applied"),
         default=0,
@@ -266,6 +273,11 @@ class Lead(models.Model):
             models.Index(fields=["tenant", "channel", "-created_at"], name="lead_tenant_channel_created"),
             models.Index(fields=["tenant", "source", "-created_at"], name="lead_tenant_source_created"),
             models.Index(fields=["tenant", "-last_activity_at"], name="lead_tenant_last_activity"),
+            models.Index(
+                fields=["tenant", "first_contacted_at"],
+                name="lead_tenant_first_contacted",
+                condition=Q(first_contacted_at__isnull=False),
+            ),
             # Best first, with the keyset tie-breakers: API-550's "-score" pages start at their cursor.
             models.Index(fields=["tenant", "-score", "-created_at", "-id"], name="lead_tenant_score_keyset"),
             # The admin sorts the whole table by score (platform staff see every tenant).
@@ -886,3 +898,27 @@ class LeadFormRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.form_id} → {self.partner_id}"
+
+
+class PoolDailyStat(models.Model):
+    """One day's pool figures, kept by beat so statistics over any range read a few hundred rows.
+
+    ``metric`` names the figure ("volume", "offers", "expiries", …), ``key`` what it is per (a channel,
+    a partner id, or "" for the whole pool), and ``values`` holds the counts (and whatever a range needs to
+    combine days exactly). Past days are final; today is recomputed on each tick.
+    """
+
+    day = models.DateField(_("day"))
+    metric = models.CharField(_("metric"), max_length=32)
+    key = models.CharField(_("key"), max_length=64, blank=True)
+    values = models.JSONField(_("values"), default=dict)
+    computed_at = models.DateTimeField(_("computed at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("daily pool figure")
+        verbose_name_plural = _("daily pool figures")
+        constraints = [models.UniqueConstraint(fields=["day", "metric", "key"], name="leads_pooldailystat_unique")]
+        indexes = [models.Index(fields=["metric", "day"], name="pooldailystat_metric_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.metric} {self.key}"
